@@ -1,0 +1,57 @@
+// Command pushi is the pushi realtime server.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/pushi-io/pushi/internal/config"
+	"github.com/pushi-io/pushi/internal/server"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "version" {
+		fmt.Println("pushi", server.Version)
+		return
+	}
+	cfg, err := config.Load(os.Args[1:], os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pushi: invalid configuration:\n"+err.Error())
+		os.Exit(2)
+	}
+	log := newLogger(cfg)
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pushi:", err)
+		os.Exit(2)
+	}
+	if err := srv.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "pushi:", err)
+		os.Exit(1)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	<-ctx.Done()
+	stop()
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx, 5*time.Second); err != nil {
+		log.Error("shutdown", "err", err)
+		os.Exit(1)
+	}
+}
+
+func newLogger(cfg *config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}

@@ -1,0 +1,216 @@
+// Package api serves the Pusher HTTP API (protocol.md §14) and, later, the
+// pushi routes on the REST listener.
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pushi-io/pushi/internal/apps"
+	"github.com/pushi-io/pushi/internal/hub"
+	"github.com/pushi-io/pushi/internal/signature"
+)
+
+// MaxBody is the largest accepted request body (protocol.md §14: 1 MiB).
+const MaxBody = 1 << 20
+
+// Options configure the API.
+type Options struct {
+	PathPrefix string // mount prefix stripped before /apps/…
+	Version    string
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// API is the REST listener's handler.
+type API struct {
+	opts     Options
+	apps     apps.Registry
+	node     *hub.Node
+	mux      *http.ServeMux
+	limiters sync.Map // app id → *rateLimiter (max_backend_events_per_s)
+}
+
+// New builds the API and its routes.
+func New(opts Options, registry apps.Registry, node *hub.Node) *API {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	a := &API{opts: opts, apps: registry, node: node, mux: http.NewServeMux()}
+	a.routes()
+	return a
+}
+
+func (a *API) routes() {
+	a.mux.HandleFunc("/health", a.health)
+	a.mux.Handle("/apps/{app_id}/events", a.signed(methods{http.MethodPost: a.triggerEvents}))
+	a.mux.Handle("/apps/{app_id}/batch_events", a.signed(methods{http.MethodPost: a.triggerBatch}))
+	a.mux.Handle("/apps/{app_id}/channels", a.signed(methods{http.MethodGet: a.listChannels}))
+	a.mux.Handle("/apps/{app_id}/channels/{channel}", a.signed(methods{http.MethodGet: a.getChannel}))
+	a.mux.Handle("/apps/{app_id}/channels/{channel}/users", a.signed(methods{http.MethodGet: a.channelUsers}))
+	a.mux.Handle("/apps/{app_id}/channels/{channel}/events", a.signed(methods{http.MethodPost: a.triggerLegacy}))
+	a.mux.Handle("/apps/{app_id}/users/{user_id}/terminate_connections", a.signed(methods{http.MethodPost: a.terminate}))
+	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "Unknown route "+r.URL.Path)
+	})
+}
+
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p := a.opts.PathPrefix; p != "" {
+		if !strings.HasPrefix(r.URL.Path, p) {
+			writeError(w, http.StatusNotFound, "Unknown route "+r.URL.Path)
+			return
+		}
+		r2 := new(http.Request)
+		*r2 = *r
+		u := *r.URL
+		u.Path = strings.TrimPrefix(r.URL.Path, p)
+		u.RawPath = strings.TrimPrefix(r.URL.RawPath, p)
+		r2.URL = &u
+		r = r2
+	}
+	w.Header().Set("Content-Type", "application/json")
+	a.mux.ServeHTTP(w, r)
+}
+
+func (a *API) health(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "version": a.opts.Version})
+}
+
+// methods maps HTTP methods to handlers so a wrong method gets a JSON 405.
+type methods map[string]appHandler
+
+type appHandler func(w http.ResponseWriter, r *http.Request, app *apps.App, body []byte)
+
+// httpError carries a status to writeError.
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func errorf(status int, msg string) *httpError { return &httpError{status, msg} }
+
+// signed resolves the app, reads the bounded body and verifies the request
+// signature before any handler runs (protocol.md §14.1).
+func (a *API) signed(m methods) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, ok := m[r.Method]
+		if !ok {
+			allowed := make([]string, 0, len(m))
+			for k := range m {
+				allowed = append(allowed, k)
+			}
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			writeError(w, http.StatusMethodNotAllowed, "Method "+r.Method+" not allowed")
+			return
+		}
+		app := a.apps.ByID(r.PathValue("app_id"))
+		if app == nil {
+			writeError(w, http.StatusNotFound, "Unknown app")
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				writeError(w, http.StatusRequestEntityTooLarge, "Request body is over 1 MiB")
+				return
+			}
+			writeError(w, http.StatusBadRequest, "Could not read the request body")
+			return
+		}
+		req := signature.Request{Method: r.Method, Paths: a.signedPaths(r), RawQuery: r.URL.RawQuery, Body: body}
+		if err := signature.Verify(req, app.Key, app.Secrets(a.opts.Now()), a.opts.Now()); err != nil {
+			writeError(w, http.StatusUnauthorized, err.Error())
+			return
+		}
+		if !app.Enabled {
+			writeError(w, http.StatusForbidden, "App is disabled")
+			return
+		}
+		h(w, r, app, body)
+	})
+}
+
+// signedPaths returns the decoded path and the path as sent, both without
+// the mount prefix.
+func (a *API) signedPaths(r *http.Request) []string {
+	sent := r.RequestURI
+	if i := strings.IndexByte(sent, '?'); i >= 0 {
+		sent = sent[:i]
+	}
+	sent = strings.TrimPrefix(sent, a.opts.PathPrefix)
+	if sent == r.URL.Path || sent == "" {
+		return []string{r.URL.Path}
+	}
+	return []string{r.URL.Path, sent}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error","code":500}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]any{"error": msg, "code": status})
+}
+
+func writeErr(w http.ResponseWriter, err error) {
+	var he *httpError
+	if errors.As(err, &he) {
+		writeError(w, he.status, he.msg)
+		return
+	}
+	writeError(w, http.StatusInternalServerError, err.Error())
+}
+
+// rateLimiter is a per-app token bucket for max_backend_events_per_s.
+type rateLimiter struct {
+	mu     sync.Mutex
+	tokens float64
+	at     time.Time
+}
+
+// allow takes n tokens at rate/s (burst rate); it returns how long to wait
+// when refused.
+func (a *API) allow(app *apps.App, n int) (bool, time.Duration) {
+	rate := app.Limits.MaxBackendEventsPerS
+	if rate <= 0 {
+		return true, 0
+	}
+	v, _ := a.limiters.LoadOrStore(app.ID, &rateLimiter{tokens: float64(rate), at: a.opts.Now()})
+	l := v.(*rateLimiter)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := a.opts.Now()
+	l.tokens = min(float64(rate), l.tokens+now.Sub(l.at).Seconds()*float64(rate))
+	l.at = now
+	if l.tokens >= float64(n) {
+		l.tokens -= float64(n)
+		return true, 0
+	}
+	return false, time.Duration((float64(n) - l.tokens) / float64(rate) * float64(time.Second))
+}
+
+func retryAfter(w http.ResponseWriter, wait time.Duration) {
+	secs := int(wait/time.Second) + 1
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	writeError(w, http.StatusTooManyRequests, "Backend event rate limit exceeded")
+}

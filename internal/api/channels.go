@@ -1,0 +1,146 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/pushi-io/pushi/internal/apps"
+	"github.com/pushi-io/pushi/internal/protocol"
+	"github.com/pushi-io/pushi/internal/signature"
+)
+
+func queryInfo(r *http.Request) []string {
+	v, _ := signature.Get(signature.ParseQuery(r.URL.RawQuery), "info")
+	return splitInfo(v)
+}
+
+// listChannels is GET /apps/{id}/channels: occupied channels only.
+func (a *API) listChannels(w http.ResponseWriter, r *http.Request, app *apps.App, _ []byte) {
+	params := signature.ParseQuery(r.URL.RawQuery)
+	prefix, _ := signature.Get(params, "filter_by_prefix")
+	info := queryInfo(r)
+	for _, attr := range info {
+		if attr != "user_count" {
+			writeError(w, http.StatusBadRequest, "Unsupported info attribute "+attr+" (only user_count)")
+			return
+		}
+		if !strings.HasPrefix(prefix, "presence-") {
+			writeError(w, http.StatusBadRequest, "info=user_count requires filter_by_prefix starting with presence-")
+			return
+		}
+	}
+	chans, err := a.node.State().Channels(r.Context(), app.ID, prefix)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "Channel state unavailable")
+		return
+	}
+	out := make(map[string]map[string]int, len(chans))
+	for name, counts := range chans {
+		if strings.HasPrefix(name, protocol.ServerToUserPrefix) {
+			continue // never listed (protocol.md §7.4)
+		}
+		attrs := map[string]int{}
+		if len(info) > 0 {
+			attrs["user_count"] = counts.Users
+		}
+		out[name] = attrs
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"channels": out})
+}
+
+func pathChannel(w http.ResponseWriter, r *http.Request, app *apps.App) (protocol.Channel, bool) {
+	ch, err := protocol.ParseChannel(r.PathValue("channel"), app.Limits.MaxNameLength)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "Invalid channel name: "+err.Error())
+		return ch, false
+	}
+	return ch, true
+}
+
+// getChannel is GET /apps/{id}/channels/{channel}.
+func (a *API) getChannel(w http.ResponseWriter, r *http.Request, app *apps.App, _ []byte) {
+	ch, ok := pathChannel(w, r, app)
+	if !ok {
+		return
+	}
+	info := queryInfo(r)
+	for _, attr := range info {
+		switch {
+		case attr == "user_count" && ch.Kind != protocol.Presence:
+			writeError(w, http.StatusBadRequest, "user_count is only available on presence channels")
+			return
+		case attr == "subscription_count" && ch.Kind == protocol.Presence:
+			writeError(w, http.StatusBadRequest, "subscription_count is not available on presence channels; use user_count")
+			return
+		case attr == "cache" && !ch.Cache:
+			writeError(w, http.StatusBadRequest, "cache is only available on cache channels")
+			return
+		case attr != "user_count" && attr != "subscription_count" && attr != "cache":
+			writeError(w, http.StatusBadRequest, "Unsupported info attribute "+attr)
+			return
+		}
+	}
+	state := a.node.State()
+	counts, err := state.Channel(r.Context(), app.ID, ch.Name)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "Channel state unavailable")
+		return
+	}
+	out := map[string]any{"occupied": counts.Subscriptions > 0}
+	if hasInfo(info, "user_count") {
+		out["user_count"] = counts.Users
+	}
+	if hasInfo(info, "subscription_count") {
+		out["subscription_count"] = counts.Subscriptions
+	}
+	if hasInfo(info, "cache") {
+		ev, found, err := state.Cache(r.Context(), app.ID, ch.Name)
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, "Channel state unavailable")
+			return
+		}
+		if found {
+			ttl := int(ev.Expires.Sub(a.opts.Now()).Seconds() + 0.5)
+			out["cache"] = map[string]any{"data": ev.Data, "ttl": max(ttl, 0)}
+		} else {
+			out["cache"] = nil
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// channelUsers is GET /apps/{id}/channels/{channel}/users.
+func (a *API) channelUsers(w http.ResponseWriter, r *http.Request, app *apps.App, _ []byte) {
+	ch, ok := pathChannel(w, r, app)
+	if !ok {
+		return
+	}
+	if ch.Kind != protocol.Presence {
+		writeError(w, http.StatusBadRequest, "Users are only available on presence channels")
+		return
+	}
+	members, err := a.node.State().Members(r.Context(), app.ID, ch.Name)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "Channel state unavailable")
+		return
+	}
+	users := make([]map[string]string, len(members))
+	for i, m := range members {
+		users[i] = map[string]string{"id": m.UserID}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"users": users})
+}
+
+// terminate is POST /apps/{id}/users/{user_id}/terminate_connections.
+func (a *API) terminate(w http.ResponseWriter, r *http.Request, app *apps.App, _ []byte) {
+	user := r.PathValue("user_id")
+	if !protocol.IsValidUserID(user, app.Limits.PresenceMaxUserIDLength) {
+		writeError(w, http.StatusBadRequest, "Invalid user id")
+		return
+	}
+	if err := a.node.TerminateUser(r.Context(), app, user); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "Terminate failed: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}

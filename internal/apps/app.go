@@ -1,0 +1,160 @@
+// Package apps defines an app (tenant) with its credentials, settings and
+// limits, and the registry the server looks apps up in.
+package apps
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"math/big"
+	"regexp"
+	"time"
+)
+
+// Limits are the per-app limits of protocol.md and pushi.md §2.1.
+type Limits struct {
+	MaxEventBytes            int `json:"max_event_bytes"`
+	MaxNameLength            int `json:"max_name_length"`
+	MaxChannelsPerTrigger    int `json:"max_channels_per_trigger"`
+	MaxBatch                 int `json:"max_batch"`
+	ClientEventRate          int `json:"client_event_rate"`
+	PresenceMaxMembers       int `json:"presence_max_members"`
+	PresenceMaxUserInfoBytes int `json:"presence_max_user_info_bytes"`
+	PresenceMaxUserIDLength  int `json:"presence_max_user_id_length"`
+	MaxChannelsPerConnection int `json:"max_channels_per_connection"`
+	MaxBackendEventsPerS     int `json:"max_backend_events_per_s"`
+	WatchlistMax             int `json:"watchlist_max"`
+	MaxFollowsPerUser        int `json:"max_follows_per_user"`
+}
+
+// DefaultLimits are the protocol defaults.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxEventBytes:            10240,
+		MaxNameLength:            200,
+		MaxChannelsPerTrigger:    100,
+		MaxBatch:                 10,
+		ClientEventRate:          10,
+		PresenceMaxMembers:       100,
+		PresenceMaxUserInfoBytes: 1024,
+		PresenceMaxUserIDLength:  128,
+		MaxChannelsPerConnection: 1000,
+		MaxBackendEventsPerS:     0,
+		WatchlistMax:             100,
+		MaxFollowsPerUser:        1000,
+	}
+}
+
+// App is one tenant. Apps are immutable values once registered: a change
+// replaces the whole *App in the registry, so readers never lock.
+type App struct {
+	ID     string `json:"id"`
+	Key    string `json:"key"`
+	Secret string `json:"secret"`
+	// PreviousSecret stays valid until PreviousValidUntil (secret rotation).
+	PreviousSecret     string    `json:"-"`
+	PreviousValidUntil time.Time `json:"-"`
+
+	Name                       string   `json:"name"`
+	Enabled                    bool     `json:"enabled"`
+	MaxConnections             int      `json:"max_connections"`
+	AllowedOrigins             []string `json:"allowed_origins"`
+	ClientEvents               bool     `json:"client_events"`
+	SubscriptionCount          bool     `json:"subscription_count"`
+	Watchlist                  bool     `json:"watchlist"`
+	UserAuthenticationRequired bool     `json:"user_authentication_required"`
+	UserAuthTimeoutS           int      `json:"user_auth_timeout_s"`
+	CacheTTLS                  int      `json:"cache_ttl_s"`
+	Limits                     Limits   `json:"limits"`
+}
+
+// Defaults returns an app with every setting at its documented default.
+func Defaults() App {
+	return App{Enabled: true, UserAuthTimeoutS: 30, CacheTTLS: 1800, Limits: DefaultLimits(), AllowedOrigins: []string{}}
+}
+
+// Secrets lists the secrets valid at now, current first.
+func (a *App) Secrets(now time.Time) []string {
+	if a.PreviousSecret != "" && now.Before(a.PreviousValidUntil) {
+		return []string{a.Secret, a.PreviousSecret}
+	}
+	return []string{a.Secret}
+}
+
+// OriginAllowed reports whether a WebSocket Origin may connect.
+func (a *App) OriginAllowed(origin string) bool {
+	if len(a.AllowedOrigins) == 0 {
+		return true
+	}
+	for _, o := range a.AllowedOrigins {
+		if o == "*" || o == origin {
+			return true
+		}
+	}
+	return false
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// Validate checks an app's identity fields and limits.
+func (a *App) Validate() error {
+	if !idPattern.MatchString(a.ID) {
+		return fmt.Errorf("app id %q: must be 1-64 of [A-Za-z0-9_-]", a.ID)
+	}
+	if a.Key == "" || len(a.Key) > 128 || containsAny(a.Key, "/:?#") {
+		return fmt.Errorf("app %s: key must be non-empty, at most 128 bytes, without '/', ':', '?' or '#'", a.ID)
+	}
+	if a.Secret == "" {
+		return fmt.Errorf("app %s: secret is empty", a.ID)
+	}
+	l := a.Limits
+	for name, v := range map[string]int{
+		"max_event_bytes": l.MaxEventBytes, "max_name_length": l.MaxNameLength,
+		"max_channels_per_trigger": l.MaxChannelsPerTrigger, "max_batch": l.MaxBatch,
+		"client_event_rate": l.ClientEventRate, "presence_max_members": l.PresenceMaxMembers,
+		"presence_max_user_info_bytes": l.PresenceMaxUserInfoBytes, "presence_max_user_id_length": l.PresenceMaxUserIDLength,
+		"max_channels_per_connection": l.MaxChannelsPerConnection, "watchlist_max": l.WatchlistMax,
+	} {
+		if v <= 0 {
+			return fmt.Errorf("app %s: limits.%s must be > 0", a.ID, name)
+		}
+	}
+	if l.MaxBackendEventsPerS < 0 || a.MaxConnections < 0 || a.UserAuthTimeoutS <= 0 || a.CacheTTLS <= 0 {
+		return fmt.Errorf("app %s: max_connections, max_backend_events_per_s must be >= 0; user_auth_timeout_s, cache_ttl_s > 0", a.ID)
+	}
+	return nil
+}
+
+func containsAny(s, chars string) bool {
+	for i := 0; i < len(s); i++ {
+		for j := 0; j < len(chars); j++ {
+			if s[i] == chars[j] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Generate returns an app with fresh random credentials (pushi.md §2.1):
+// a 9-digit id, a 20-hex key and a 64-hex secret.
+func Generate(name string) App {
+	a := Defaults()
+	n, err := rand.Int(rand.Reader, big.NewInt(900_000_000))
+	if err != nil {
+		panic(err)
+	}
+	a.ID = fmt.Sprint(100_000_000 + n.Int64())
+	a.Key = randomHex(10)
+	a.Secret = randomHex(32)
+	a.Name = name
+	return a
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}

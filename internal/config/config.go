@@ -1,0 +1,223 @@
+// Package config reads the server settings from the environment (the
+// original pushi's names) and command-line flags, which win, and validates
+// them with messages that name the setting.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Listener is one TCP listener with optional TLS.
+type Listener struct {
+	Host    string
+	Port    int
+	TLS     bool
+	KeyFile string
+	CerFile string
+}
+
+// Addr is host:port.
+func (l Listener) Addr() string { return net.JoinHostPort(l.Host, strconv.Itoa(l.Port)) }
+
+// Config is every server setting.
+type Config struct {
+	API       Listener // REST: Pusher HTTP API, pushi routes (APP_*)
+	WebSocket Listener // WebSocket (SERVER_*)
+
+	AppID, AppKey, AppSecret string // default app (PUSHI_APP_*)
+	AppsFile                 string
+
+	ActivityTimeout time.Duration
+	PongTimeout     time.Duration
+	MaxMessageBytes int
+	QueueBytes      int
+	MaxConnections  int
+	PathPrefix      string
+
+	LogLevel  string
+	LogFormat string
+}
+
+// setting binds one environment variable and flag to a field.
+type setting struct {
+	env, flag, def, usage string
+	set                   func(string) error
+}
+
+// Load reads the environment, then args (without the program name).
+func Load(args []string, getenv func(string) string) (*Config, error) {
+	c := &Config{}
+	var errs []error
+	settings := c.settings()
+	fs := flag.NewFlagSet("pushi", flag.ContinueOnError)
+	values := make([]*string, len(settings))
+	for i, s := range settings {
+		v := s.def
+		if e := getenv(s.env); e != "" {
+			v = e
+		}
+		values[i] = fs.String(s.flag, v, s.usage+" (env "+s.env+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	for i, s := range settings {
+		if err := s.set(strings.TrimSpace(*values[i])); err != nil {
+			errs = append(errs, fmt.Errorf("%s (-%s): %w", s.env, s.flag, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return c, c.validate()
+}
+
+func (c *Config) settings() []setting {
+	return []setting{
+		{"APP_HOST", "app-host", "127.0.0.1", "REST API listen host", str(&c.API.Host)},
+		{"APP_PORT", "app-port", "8080", "REST API listen port", port(&c.API.Port)},
+		{"APP_SSL", "app-ssl", "0", "serve the REST API over TLS", boolean(&c.API.TLS)},
+		{"APP_SSL_KEY", "app-ssl-key", "", "PEM private key file for the REST API", str(&c.API.KeyFile)},
+		{"APP_SSL_CER", "app-ssl-cer", "", "PEM certificate file for the REST API", str(&c.API.CerFile)},
+		{"SERVER_HOST", "server-host", "127.0.0.1", "WebSocket listen host", str(&c.WebSocket.Host)},
+		{"SERVER_PORT", "server-port", "9090", "WebSocket listen port", port(&c.WebSocket.Port)},
+		{"SERVER_SSL", "server-ssl", "0", "serve WebSocket over TLS", boolean(&c.WebSocket.TLS)},
+		{"SERVER_SSL_KEY", "server-ssl-key", "", "PEM private key file for WebSocket", str(&c.WebSocket.KeyFile)},
+		{"SERVER_SSL_CER", "server-ssl-cer", "", "PEM certificate file for WebSocket", str(&c.WebSocket.CerFile)},
+		{"PUSHI_APP_ID", "app-id", "", "default app id", str(&c.AppID)},
+		{"PUSHI_APP_KEY", "app-key", "", "default app key", str(&c.AppKey)},
+		{"PUSHI_APP_SECRET", "app-secret", "", "default app secret", str(&c.AppSecret)},
+		{"PUSHI_APPS_FILE", "apps-file", "", "JSON file of apps and their settings", str(&c.AppsFile)},
+		{"PUSHI_ACTIVITY_TIMEOUT", "activity-timeout", "120", "seconds of inbound silence before pusher:ping", seconds(&c.ActivityTimeout)},
+		{"PUSHI_PONG_TIMEOUT", "pong-timeout", "30", "seconds to wait for a pong before closing 4201", seconds(&c.PongTimeout)},
+		{"PUSHI_MAX_MESSAGE_BYTES", "max-message-bytes", "65536", "largest inbound WebSocket message (close 1009)", positive(&c.MaxMessageBytes)},
+		{"PUSHI_QUEUE_BYTES", "queue-bytes", "1048576", "outbound bytes queued per connection before closing it as a slow consumer (4100)", positive(&c.QueueBytes)},
+		{"PUSHI_MAX_CONNECTIONS", "max-connections", "0", "connections this node accepts, 0 = unlimited (4100)", nonNegative(&c.MaxConnections)},
+		{"PUSHI_PATH_PREFIX", "path-prefix", "", "mount prefix in front of /app/{key} and /apps/…, e.g. /pusher", str(&c.PathPrefix)},
+		{"LOG_LEVEL", "log-level", "info", "debug, info, warn or error", oneOf(&c.LogLevel, "debug", "info", "warn", "error")},
+		{"LOG_FORMAT", "log-format", "text", "text or json", oneOf(&c.LogFormat, "text", "json")},
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	for _, l := range []struct {
+		prefix string
+		l      Listener
+	}{{"APP", c.API}, {"SERVER", c.WebSocket}} {
+		if !l.l.TLS {
+			continue
+		}
+		for _, f := range []struct{ name, path string }{{"_SSL_KEY", l.l.KeyFile}, {"_SSL_CER", l.l.CerFile}} {
+			if f.path == "" {
+				errs = append(errs, fmt.Errorf("%s%s: required when %s_SSL is on", l.prefix, f.name, l.prefix))
+			} else if _, err := os.Stat(f.path); err != nil {
+				errs = append(errs, fmt.Errorf("%s%s: %w", l.prefix, f.name, err))
+			}
+		}
+	}
+	given := 0
+	for _, v := range []string{c.AppID, c.AppKey, c.AppSecret} {
+		if v != "" {
+			given++
+		}
+	}
+	if given != 0 && given != 3 {
+		errs = append(errs, errors.New("PUSHI_APP_ID, PUSHI_APP_KEY and PUSHI_APP_SECRET: set all three or none"))
+	}
+	if c.PathPrefix != "" && (!strings.HasPrefix(c.PathPrefix, "/") || strings.HasSuffix(c.PathPrefix, "/")) {
+		errs = append(errs, errors.New("PUSHI_PATH_PREFIX: must start with / and not end with /"))
+	}
+	if c.SharedListener() && c.API.TLS != c.WebSocket.TLS {
+		errs = append(errs, errors.New("APP_SSL and SERVER_SSL: must agree when APP_HOST:APP_PORT equals SERVER_HOST:SERVER_PORT"))
+	}
+	return errors.Join(errs...)
+}
+
+// SharedListener reports whether one listener serves both REST and WebSocket.
+func (c *Config) SharedListener() bool {
+	return c.API.Host == c.WebSocket.Host && c.API.Port == c.WebSocket.Port
+}
+
+func str(p *string) func(string) error { return func(v string) error { *p = v; return nil } }
+
+func port(p *int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 65535 {
+			return fmt.Errorf("%q is not a port number (0-65535)", v)
+		}
+		*p = n
+		return nil
+	}
+}
+
+func positive(p *int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("%q is not a positive integer", v)
+		}
+		*p = n
+		return nil
+	}
+}
+
+func nonNegative(p *int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%q is not a non-negative integer", v)
+		}
+		*p = n
+		return nil
+	}
+}
+
+func seconds(p *time.Duration) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("%q is not a positive number of seconds", v)
+		}
+		*p = time.Duration(n) * time.Second
+		return nil
+	}
+}
+
+// boolean accepts 1/true/yes and 0/false/no/"" (pushi.md §12).
+func boolean(p *bool) func(string) error {
+	return func(v string) error {
+		switch strings.ToLower(v) {
+		case "1", "true", "yes":
+			*p = true
+		case "0", "false", "no", "":
+			*p = false
+		default:
+			return fmt.Errorf("%q is not a boolean (1/true/yes or 0/false/no)", v)
+		}
+		return nil
+	}
+}
+
+func oneOf(p *string, allowed ...string) func(string) error {
+	return func(v string) error {
+		for _, a := range allowed {
+			if v == a {
+				*p = v
+				return nil
+			}
+		}
+		return fmt.Errorf("%q is not one of %s", v, strings.Join(allowed, ", "))
+	}
+}

@@ -1,0 +1,153 @@
+package hub
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/pushi-io/pushi/internal/protocol"
+)
+
+// joiningMember is the presence identity a subscribe carries.
+type joiningMember struct {
+	userID string          // string form, the member key
+	rawID  json.RawMessage // JSON type as first supplied
+	info   json.RawMessage // compact object, {} when absent
+}
+
+// authorize checks a subscribe against the channel type's rules
+// (protocol.md §7, pushi.md §3–4). Signatures are verified before anything
+// is parsed or looked up, so an unauthenticated probe learns nothing.
+func (n *Node) authorize(c *Conn, ch protocol.Channel, auth, channelData string, hasChannelData bool) (*joiningMember, *subError) {
+	app := c.app
+	secrets := app.Secrets(time.Now())
+	switch ch.Kind {
+	case protocol.Public:
+		return nil, nil
+	case protocol.Private, protocol.Encrypted:
+		if !protocol.VerifyAuth(auth, app.Key, protocol.ChannelAuthMessage(c.socketID, ch.Name, ""), secrets) {
+			return nil, errNotSigned
+		}
+		return nil, nil
+	case protocol.Presence:
+		if !hasChannelData {
+			// Signin-derived presence (pusher-js ≥ 7.4): private-form auth
+			// and the identity of the signed-in user.
+			c.mu.Lock()
+			userID, info := c.userID, c.userInfo
+			c.mu.Unlock()
+			if userID == "" {
+				return nil, invalidData("channel_data is required on a socket that is not signed in")
+			}
+			if !protocol.VerifyAuth(auth, app.Key, protocol.ChannelAuthMessage(c.socketID, ch.Name, ""), secrets) {
+				return nil, errNotSigned
+			}
+			raw, _ := json.Marshal(userID)
+			return &joiningMember{userID: userID, rawID: raw, info: info}, nil
+		}
+		if !protocol.VerifyAuth(auth, app.Key, protocol.ChannelAuthMessage(c.socketID, ch.Name, channelData), secrets) {
+			return nil, errNotSigned
+		}
+		return parseMember(channelData, app.Limits.PresenceMaxUserIDLength, app.Limits.PresenceMaxUserInfoBytes)
+	case protocol.ServerToUser:
+		c.mu.Lock()
+		userID := c.userID
+		c.mu.Unlock()
+		if userID == "" || userID != strings.TrimPrefix(ch.Name, protocol.ServerToUserPrefix) {
+			return nil, forbidden("Socket is not signed in as this user")
+		}
+		return nil, nil
+	case protocol.Personal:
+		return nil, n.authorizePersonal(c, ch, auth, channelData, hasChannelData, secrets)
+	}
+	return nil, forbidden("Socket is not eligible for this peer channel")
+}
+
+// authorizePersonal: signed in as <id> with empty auth, or a channel
+// signature (pushi.md §3).
+func (n *Node) authorizePersonal(c *Conn, ch protocol.Channel, auth, channelData string, hasChannelData bool, secrets []string) *subError {
+	id := strings.TrimPrefix(ch.Name, "personal-")
+	if auth == "" {
+		c.mu.Lock()
+		userID := c.userID
+		c.mu.Unlock()
+		if userID != id {
+			return forbidden("Socket is not signed in as this user")
+		}
+		return nil
+	}
+	if !protocol.VerifyAuth(auth, c.app.Key, protocol.ChannelAuthMessage(c.socketID, ch.Name, channelData), secrets) {
+		return errNotSigned
+	}
+	if hasChannelData {
+		m, err := parseMember(channelData, c.app.Limits.PresenceMaxUserIDLength, c.app.Limits.PresenceMaxUserInfoBytes)
+		if err != nil {
+			return err
+		}
+		if m.userID != id {
+			return forbidden("channel_data user_id does not match the personal channel")
+		}
+	}
+	return nil
+}
+
+// parseMember parses verified channel_data and applies the presence limits
+// in the order of protocol.md §7.3.
+func parseMember(channelData string, maxIDLen, maxInfoBytes int) (*joiningMember, *subError) {
+	var cd struct {
+		UserID   json.RawMessage `json:"user_id"`
+		UserInfo json.RawMessage `json:"user_info"`
+	}
+	if err := json.Unmarshal([]byte(channelData), &cd); err != nil {
+		return nil, invalidData("channel_data is not a JSON object")
+	}
+	m := &joiningMember{}
+	switch {
+	case len(cd.UserID) > 0 && cd.UserID[0] == '"':
+		if err := json.Unmarshal(cd.UserID, &m.userID); err != nil || m.userID == "" {
+			return nil, invalidData("channel_data.user_id must be a non-empty string or an integer")
+		}
+		m.rawID = protocol.AppendString(nil, m.userID)
+	case len(cd.UserID) > 0 && isJSONInteger(cd.UserID):
+		m.userID = string(cd.UserID)
+		m.rawID = cd.UserID
+	default:
+		return nil, invalidData("channel_data.user_id must be a non-empty string or an integer")
+	}
+	if len(m.userID) > maxIDLen {
+		return nil, &subError{"LimitReached", "user_id is too long", 4301}
+	}
+	if len(cd.UserInfo) == 0 || string(cd.UserInfo) == "null" {
+		m.info = json.RawMessage("{}")
+	} else {
+		if cd.UserInfo[0] != '{' {
+			return nil, invalidData("channel_data.user_info must be an object")
+		}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, cd.UserInfo); err != nil {
+			return nil, invalidData("channel_data.user_info is not valid JSON")
+		}
+		m.info = buf.Bytes()
+	}
+	if len(m.info) > maxInfoBytes {
+		return nil, &subError{"LimitReached", "user_info is too large", 4301}
+	}
+	return m, nil
+}
+
+func isJSONInteger(b []byte) bool {
+	i := 0
+	if b[0] == '-' {
+		i = 1
+	}
+	if i == len(b) {
+		return false
+	}
+	for ; i < len(b); i++ {
+		if b[i] < '0' || b[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

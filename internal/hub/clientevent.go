@@ -1,0 +1,81 @@
+package hub
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/pushi-io/pushi/internal/broker"
+	"github.com/pushi-io/pushi/internal/protocol"
+)
+
+// clientEvent forwards a client-* event to the channel's other subscribers
+// after the checks of protocol.md §8; a refusal is a pusher:error, never a close.
+func (n *Node) clientEvent(c *Conn, f *protocol.Frame) {
+	app := c.app
+	if !app.ClientEvents {
+		c.sendError(0, "Client events are not enabled for this app")
+		return
+	}
+	if !strings.HasPrefix(f.Event, "client-") || len(f.Event) > app.Limits.MaxNameLength {
+		c.sendError(0, "Client event names start with client- and are at most "+itoa(app.Limits.MaxNameLength)+" characters")
+		return
+	}
+	ch, err := protocol.ParseChannel(f.Channel, app.Limits.MaxNameLength)
+	if !f.HasChannel || err != nil {
+		c.sendError(0, "Client event needs a valid channel")
+		return
+	}
+	if !ch.Kind.AllowsClientEvents() {
+		c.sendError(0, "Client events are only allowed on private, presence and peer channels")
+		return
+	}
+	c.mu.Lock()
+	cs := c.subs[ch.Name]
+	c.mu.Unlock()
+	if cs == nil {
+		c.sendError(0, "Not subscribed to "+ch.Name)
+		return
+	}
+	data, err := protocol.DataText(f.Data)
+	if err != nil {
+		c.sendError(0, "Client event data: "+err.Error())
+		return
+	}
+	if len(data) > app.Limits.MaxEventBytes {
+		c.sendError(0, "Client event data is over "+itoa(app.Limits.MaxEventBytes)+" bytes")
+		return
+	}
+	if !c.takeToken(app.Limits.ClientEventRate) {
+		n.metrics.rateLimited.Add(1)
+		c.sendError(protocol.CodeClientEventRate, "Client event rate limit exceeded")
+		return
+	}
+	ev := protocol.Event{Name: f.Event, Channel: ch.Name, Data: data}
+	if cs.member != nil {
+		ev.UserID = cs.member.rawID
+	}
+	if err := n.broker.Publish(context.Background(), &broker.Message{Kind: broker.ChannelEvent, App: app.ID, Channel: ch.Name, Exclude: c.socketID, Payload: protocol.EncodeEvent(&ev)}); err != nil {
+		n.log.Error("client event publish failed", "app", app.ID, "err", err)
+	}
+}
+
+// takeToken is a token bucket of rate tokens/s with a burst of rate. It
+// lives in the Conn, so its state goes with the connection.
+func (c *Conn) takeToken(rate int) bool {
+	now := time.Now()
+	if c.tokensAt.IsZero() {
+		c.tokens = float64(rate)
+	} else {
+		c.tokens += now.Sub(c.tokensAt).Seconds() * float64(rate)
+		if c.tokens > float64(rate) {
+			c.tokens = float64(rate)
+		}
+	}
+	c.tokensAt = now
+	if c.tokens < 1 {
+		return false
+	}
+	c.tokens--
+	return true
+}

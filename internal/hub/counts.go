@@ -1,0 +1,92 @@
+package hub
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pushi-io/pushi/internal/apps"
+	"github.com/pushi-io/pushi/internal/broker"
+	"github.com/pushi-io/pushi/internal/protocol"
+)
+
+// Above this many subscribers, subscription_count frames are coalesced to
+// at most one per countInterval per channel, plus a final settled count.
+const (
+	countCoalesceAbove = 100
+	countInterval      = 5 * time.Second
+)
+
+type countThrottle struct {
+	node *Node
+	mu   sync.Mutex
+	last map[chanKey]*countState
+}
+
+type countState struct {
+	sentAt  time.Time
+	pending bool
+}
+
+func (t *countThrottle) init(n *Node) {
+	t.node = n
+	t.last = map[chanKey]*countState{}
+}
+
+// changed is called after every subscribe or unsubscribe with the new
+// cluster-wide count (protocol.md §13).
+func (t *countThrottle) changed(app *apps.App, ch protocol.Channel, count int) {
+	if !app.SubscriptionCount || ch.Kind == protocol.Presence || ch.Kind == protocol.ServerToUser || count == 0 {
+		return
+	}
+	k := chanKey{app.ID, ch.Name}
+	now := time.Now()
+	t.mu.Lock()
+	st := t.last[k]
+	if count <= countCoalesceAbove && (st == nil || !st.pending) {
+		delete(t.last, k)
+		t.mu.Unlock()
+		t.node.publishCount(app.ID, ch.Name, count)
+		return
+	}
+	if st == nil {
+		st = &countState{}
+		t.last[k] = st
+	}
+	if wait := countInterval - now.Sub(st.sentAt); wait > 0 {
+		if !st.pending {
+			st.pending = true
+			time.AfterFunc(wait, func() { t.flush(app, ch.Name) })
+		}
+		t.mu.Unlock()
+		return
+	}
+	st.sentAt = now
+	t.mu.Unlock()
+	t.node.publishCount(app.ID, ch.Name, count)
+}
+
+// flush sends the settled count after a coalescing window.
+func (t *countThrottle) flush(app *apps.App, channel string) {
+	counts, err := t.node.state.Channel(context.Background(), app.ID, channel)
+	t.mu.Lock()
+	if st := t.last[chanKey{app.ID, channel}]; st != nil {
+		st.pending = false
+		st.sentAt = time.Now()
+	}
+	t.mu.Unlock()
+	if err == nil && counts.Subscriptions > 0 {
+		t.node.publishCount(app.ID, channel, counts.Subscriptions)
+	}
+}
+
+func (n *Node) publishCount(app, channel string, count int) {
+	data := `{"subscription_count":` + strconv.Itoa(count) + `}`
+	payload := protocol.EncodeEvent(&protocol.Event{Name: "pusher_internal:subscription_count", Channel: channel, Data: data})
+	if err := n.broker.Publish(context.Background(), &broker.Message{Kind: broker.ChannelEvent, App: app, Channel: channel, Payload: payload}); err != nil {
+		n.log.Error("subscription count publish failed", "app", app, "err", err)
+	}
+}
+
+func itoa(v int) string { return strconv.Itoa(v) }

@@ -1,0 +1,129 @@
+package hub
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/pushi-io/pushi/internal/apps"
+	"github.com/pushi-io/pushi/internal/protocol"
+)
+
+// readBufferSize is the per-connection read buffer: frame headers and small
+// messages are read through it, large payloads bypass it.
+const readBufferSize = 1024
+
+// ServeHTTP upgrades every WebSocket request, then validates it
+// (protocol.md §1.1): failures are reported after the upgrade as
+// pusher:error plus a close frame with the same code, since pusher-js only
+// acts on close codes.
+func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	nc, rw, _, err := ws.UpgradeHTTP(r, w)
+	if err != nil {
+		return // the upgrader has answered with a 4xx
+	}
+	app, code, msg := n.admit(r)
+	if code != 0 {
+		rejectConn(nc, code, msg)
+		return
+	}
+	br := rw.Reader
+	if br.Buffered() == 0 {
+		// net/http's 4 KiB reader is only needed if the client already sent
+		// data; otherwise a smaller one keeps idle connections cheap.
+		br = bufio.NewReaderSize(nc, readBufferSize)
+	}
+	c := &Conn{node: n, app: app, socketID: n.ids.Next(), nc: nc, br: br, subs: map[string]*chanSub{}}
+	n.metrics.connsAccepted.Add(1)
+	n.conns.Store(c, struct{}{})
+	n.log.Debug("connection open", "app", app.ID, "socket_id", c.socketID,
+		"client", r.URL.Query().Get("client"), "version", r.URL.Query().Get("version"))
+	c.touch()
+	c.send(TextFrame(connectionEstablished(c.socketID, int(n.opts.ActivityTimeout/time.Second))))
+	c.startTimers()
+	c.readLoop()
+}
+
+// admit runs the ordered checks of protocol.md §1.1 and reserves a
+// connection slot when they pass.
+func (n *Node) admit(r *http.Request) (*apps.App, int, string) {
+	path := r.URL.Path
+	if n.opts.PathPrefix != "" {
+		path = strings.TrimPrefix(path, n.opts.PathPrefix)
+	}
+	key, appForm := "", false
+	switch {
+	case strings.HasPrefix(path, "/app/"):
+		key, appForm = path[len("/app/"):], true
+	case strings.HasPrefix(path, "/") && len(path) > 1:
+		key = path[1:]
+	}
+	if key == "" || strings.Contains(key, "/") {
+		return nil, protocol.CodeUnknownPath, "Unknown path: use /app/{key}"
+	}
+	q := r.URL.Query()
+	proto, hasProto := q["protocol"]
+	if !hasProto && appForm {
+		return nil, protocol.CodeNoProtocol, "No protocol version supplied"
+	}
+	if hasProto {
+		v, err := strconv.Atoi(proto[0])
+		if err != nil || v < 5 || v > 7 {
+			return nil, protocol.CodeBadProtocol, "Unsupported protocol version " + proto[0]
+		}
+	}
+	app := n.apps.ByKey(key)
+	if app == nil {
+		return nil, protocol.CodeUnknownApp, "App key " + key + " not in this cluster"
+	}
+	if !app.Enabled {
+		return nil, protocol.CodeAppDisabled, "App is disabled"
+	}
+	if origin := r.Header.Get("Origin"); !app.OriginAllowed(origin) {
+		return nil, protocol.CodeUnauthorized, "Origin not allowed"
+	}
+	perApp := n.appCounter(app.ID)
+	if v := perApp.Add(1); app.MaxConnections > 0 && v > int64(app.MaxConnections) {
+		perApp.Add(-1)
+		return nil, protocol.CodeOverQuota, "App connection quota reached"
+	}
+	if n.draining.Load() {
+		perApp.Add(-1)
+		return nil, protocol.CodeReconnectNow, "Server is shutting down, reconnect"
+	}
+	if v := n.connCount.Add(1); n.opts.MaxConnections > 0 && v > int64(n.opts.MaxConnections) {
+		n.connCount.Add(-1)
+		perApp.Add(-1)
+		return nil, protocol.CodeOverCapacity, "Server at capacity"
+	}
+	return app, 0, ""
+}
+
+// rejectConn writes pusher:error and a close frame straight to the socket,
+// waits briefly for the peer's close, and closes.
+func rejectConn(nc net.Conn, code int, msg string) {
+	defer nc.Close()
+	nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	bufs := net.Buffers{TextFrame(protocol.EncodeError(code, msg)), closeFrame(code, msg)}
+	if _, err := bufs.WriteTo(nc); err != nil {
+		return
+	}
+	nc.SetReadDeadline(time.Now().Add(closeGrace))
+	io.Copy(io.Discard, io.LimitReader(nc, 1<<16))
+}
+
+func connectionEstablished(socketID string, activityTimeout int) []byte {
+	data := make([]byte, 0, 64)
+	data = append(data, `{"socket_id":`...)
+	data = protocol.AppendString(data, socketID)
+	data = append(data, `,"activity_timeout":`...)
+	data = strconv.AppendInt(data, int64(activityTimeout), 10)
+	data = append(data, '}')
+	return protocol.EncodeEvent(&protocol.Event{Name: "pusher:connection_established", Data: string(data)})
+}

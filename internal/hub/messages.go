@@ -1,0 +1,47 @@
+package hub
+
+import (
+	"strings"
+
+	"github.com/pushi-io/pushi/internal/protocol"
+)
+
+// handleMessage runs one inbound text message. Malformed input is answered
+// with pusher:error code null and never closes the socket (protocol.md §2).
+func (n *Node) handleMessage(c *Conn, msg []byte) {
+	f, err := protocol.DecodeFrame(msg)
+	if err != nil {
+		c.sendError(0, "Invalid message: "+err.Error())
+		return
+	}
+	switch f.Event {
+	case "pusher:ping":
+		c.send(pongFrame)
+	case "pusher:pong":
+		// Activity was recorded when the frame arrived.
+	case "pusher:subscribe":
+		n.subscribe(c, &f)
+	case "pusher:unsubscribe":
+		n.unsubscribe(c, &f)
+	case "pusher:signin":
+		n.signin(c, &f)
+	default:
+		if strings.HasPrefix(f.Event, "client-") {
+			n.clientEvent(c, &f)
+			return
+		}
+		c.sendError(0, "Unsupported event: "+truncate(f.Event, 200))
+	}
+}
+
+// sendError queues a pusher:error frame (code 0 is sent as null).
+func (c *Conn) sendError(code int, message string) {
+	c.send(TextFrame(protocol.EncodeError(code, message)))
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

@@ -1,0 +1,175 @@
+package hub
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pushi-io/pushi/internal/apps"
+	"github.com/pushi-io/pushi/internal/broker"
+	"github.com/pushi-io/pushi/internal/presence"
+	"github.com/pushi-io/pushi/internal/protocol"
+)
+
+// Options are the node-wide connection settings.
+type Options struct {
+	ActivityTimeout time.Duration // pusher:ping after this much inbound silence
+	PongTimeout     time.Duration // then 4201 after this much more
+	MaxMessageBytes int           // inbound message limit (close 1009)
+	QueueBudget     int           // outbound bytes queued per connection before 4100
+	WriteTimeout    time.Duration // one socket write; a stuck peer is dropped
+	PathPrefix      string        // mount prefix stripped before /app/{key}
+	MaxConnections  int           // node capacity, 0 = unlimited (4100)
+	Logger          *slog.Logger
+}
+
+// DefaultOptions mirror pusher-js's defaults (activity 120 s, pong 30 s).
+func DefaultOptions() Options {
+	return Options{
+		ActivityTimeout: 120 * time.Second,
+		PongTimeout:     30 * time.Second,
+		MaxMessageBytes: 64 << 10,
+		QueueBudget:     1 << 20,
+		WriteTimeout:    10 * time.Second,
+	}
+}
+
+// Node runs the realtime side of one server process: it accepts
+// connections, keeps the local hub, and exchanges messages with the other
+// nodes through the broker.
+type Node struct {
+	opts   Options
+	log    *slog.Logger
+	apps   apps.Registry
+	state  presence.Store
+	broker broker.Broker
+	hub    *Hub
+	ids    *protocol.SocketIDs
+
+	conns     sync.Map // *Conn → struct{}: every open local connection
+	connCount atomic.Int64
+	perApp    sync.Map // app id → *atomic.Int64
+	draining  atomic.Bool
+
+	counts  countThrottle
+	metrics Metrics
+}
+
+// Metrics are the node's running counters.
+type Metrics struct {
+	connsAccepted atomic.Uint64
+	connsClosed   atomic.Uint64
+	framesIn      atomic.Uint64
+	framesOut     atomic.Uint64
+	bytesOut      atomic.Uint64
+	slowConsumers atomic.Uint64
+	rateLimited   atomic.Uint64
+}
+
+// NewBroker builds the node's broker around the node's delivery handler.
+type NewBroker func(broker.Handler) (broker.Broker, error)
+
+// NewNode wires a node. newBroker defaults to the in-memory broker.
+func NewNode(opts Options, registry apps.Registry, state presence.Store, newBroker NewBroker) (*Node, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	n := &Node{opts: opts, log: opts.Logger, apps: registry, state: state, hub: NewHub(), ids: protocol.NewSocketIDs()}
+	n.counts.init(n)
+	if newBroker == nil {
+		newBroker = func(h broker.Handler) (broker.Broker, error) { return broker.NewMemory(h), nil }
+	}
+	b, err := newBroker(n.deliver)
+	if err != nil {
+		return nil, err
+	}
+	n.broker = b
+	return n, nil
+}
+
+// State exposes the cluster-wide state for read-only API queries.
+func (n *Node) State() presence.Store { return n.state }
+
+// Connections returns the number of open local connections.
+func (n *Node) Connections() int64 { return n.connCount.Load() }
+
+// SetDraining makes the node refuse new connections with 4200.
+func (n *Node) SetDraining(v bool) { n.draining.Store(v) }
+
+// deliver handles a message from the broker (this node's or another's).
+func (n *Node) deliver(m *broker.Message) {
+	switch m.Kind {
+	case broker.ChannelEvent:
+		n.hub.Broadcast(m.App, m.Channel, TextFrame(m.Payload), m.Exclude)
+	case broker.TerminateUser:
+		for _, c := range n.hub.UserConns(m.App, m.UserID) {
+			c.closeWith(protocol.CodeUnauthorized, "Connection terminated by the server")
+		}
+	case broker.UserPresence:
+		name := "offline"
+		if m.Online {
+			name = "online"
+		}
+		frame := TextFrame(watchlistFrame([]watchEvent{{Name: name, UserIDs: []string{m.UserID}}}))
+		for _, c := range n.hub.Watchers(m.App, m.UserID) {
+			c.send(frame)
+		}
+	}
+}
+
+// Publish sends a server event to every subscriber of a channel in the
+// cluster, except the socket exclude. The frame is encoded once here.
+func (n *Node) Publish(ctx context.Context, app *apps.App, ch protocol.Channel, event, data, exclude string) error {
+	payload := protocol.EncodeEvent(&protocol.Event{Name: event, Channel: ch.Name, Data: data})
+	if ch.Cache {
+		ttl := time.Duration(app.CacheTTLS) * time.Second
+		if err := n.state.SetCache(ctx, app.ID, ch.Name, presence.CachedEvent{Event: event, Data: data, Expires: time.Now().Add(ttl)}); err != nil {
+			return err
+		}
+	}
+	return n.broker.Publish(ctx, &broker.Message{Kind: broker.ChannelEvent, App: app.ID, Channel: ch.Name, Exclude: exclude, Payload: payload})
+}
+
+// TerminateUser closes every connection signed in as user, cluster-wide.
+func (n *Node) TerminateUser(ctx context.Context, app *apps.App, user string) error {
+	return n.broker.Publish(ctx, &broker.Message{Kind: broker.TerminateUser, App: app.ID, UserID: user})
+}
+
+func (n *Node) appCounter(appID string) *atomic.Int64 {
+	if v, ok := n.perApp.Load(appID); ok {
+		return v.(*atomic.Int64)
+	}
+	v, _ := n.perApp.LoadOrStore(appID, new(atomic.Int64))
+	return v.(*atomic.Int64)
+}
+
+func (n *Node) connClosed(c *Conn) {
+	n.conns.Delete(c)
+	n.connCount.Add(-1)
+	n.appCounter(c.app.ID).Add(-1)
+	n.metrics.connsClosed.Add(1)
+	c.wmu.Lock()
+	code := c.closeCode
+	c.wmu.Unlock()
+	n.log.Debug("connection closed", "app", c.app.ID, "socket_id", c.socketID, "code", code)
+}
+
+// CloseAll closes every local connection with code (4200 when draining),
+// spreading the closes evenly over window so clients do not all reconnect
+// at once. It returns when every close is queued.
+func (n *Node) CloseAll(code int, message string, window time.Duration) {
+	var all []*Conn
+	n.conns.Range(func(k, _ any) bool { all = append(all, k.(*Conn)); return true })
+	var step time.Duration
+	if len(all) > 1 {
+		step = window / time.Duration(len(all))
+	}
+	for i, c := range all {
+		if i > 0 && step > 0 {
+			time.Sleep(step)
+		}
+		c.closeWith(code, message)
+	}
+}

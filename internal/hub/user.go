@@ -1,0 +1,155 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/pushi-io/pushi/internal/broker"
+	"github.com/pushi-io/pushi/internal/protocol"
+)
+
+type signinRequest struct {
+	Auth     json.RawMessage `json:"auth"`
+	UserData json.RawMessage `json:"user_data"`
+}
+
+type userData struct {
+	ID        json.RawMessage `json:"id"`
+	UserInfo  json.RawMessage `json:"user_info"`
+	Watchlist []string        `json:"watchlist"`
+}
+
+// signin runs pusher:signin (protocol.md §11.1). Every failure closes 4009.
+func (n *Node) signin(c *Conn, f *protocol.Frame) {
+	var req signinRequest
+	if err := protocol.DecodeData(f.Data, &req); err != nil {
+		c.closeWith(protocol.CodeUnauthorized, "Invalid pusher:signin data")
+		return
+	}
+	auth, ok1 := optionalString(req.Auth)
+	raw, ok2 := optionalString(req.UserData)
+	if !ok1 || !ok2 || raw == "" {
+		c.closeWith(protocol.CodeUnauthorized, "pusher:signin requires string auth and user_data")
+		return
+	}
+	app := c.app
+	if !protocol.VerifyAuth(auth, app.Key, protocol.SigninMessage(c.socketID, raw), app.Secrets(time.Now())) {
+		c.closeWith(protocol.CodeUnauthorized, "Invalid signin signature")
+		return
+	}
+	var ud userData
+	var id string
+	if err := json.Unmarshal([]byte(raw), &ud); err != nil || json.Unmarshal(ud.ID, &id) != nil ||
+		!protocol.IsValidUserID(id, app.Limits.PresenceMaxUserIDLength) {
+		c.closeWith(protocol.CodeUnauthorized, "user_data must be an object with a valid string id")
+		return
+	}
+	info := []byte("{}")
+	if len(ud.UserInfo) > 0 && ud.UserInfo[0] == '{' {
+		var buf bytes.Buffer
+		if json.Compact(&buf, ud.UserInfo) == nil {
+			info = buf.Bytes()
+		}
+	}
+	watchlist, truncated := ud.Watchlist, false
+	if !app.Watchlist {
+		watchlist = nil
+	} else if len(watchlist) > app.Limits.WatchlistMax {
+		watchlist, truncated = watchlist[:app.Limits.WatchlistMax], true
+	}
+
+	c.mu.Lock()
+	if c.userID != "" && c.userID != id {
+		c.mu.Unlock()
+		c.closeWith(protocol.CodeUnauthorized, "Socket is already signed in as another user")
+		return
+	}
+	again := c.userID == id
+	old := c.watchlist
+	c.userID, c.userInfo, c.watchlist, c.authed = id, info, watchlist, true
+	n.hub.SetUser(app.ID, id, c, old, watchlist)
+	c.mu.Unlock()
+
+	ctx := context.Background()
+	if !again {
+		first, err := n.state.UserOnline(ctx, app.ID, id, c.socketID)
+		if err != nil {
+			n.log.Error("user online failed", "app", app.ID, "err", err)
+		}
+		if first && app.Watchlist {
+			n.publishUserPresence(app.ID, id, true)
+		}
+	}
+	success := append([]byte(`{"event":"pusher:signin_success","data":{"user_data":`), protocol.AppendString(nil, raw)...)
+	c.send(TextFrame(append(success, "}}"...)))
+	if truncated {
+		c.sendError(protocol.CodeWatchlistTooLong, "Watchlist is limited to "+strconv.Itoa(app.Limits.WatchlistMax)+" user ids; the rest were ignored")
+	}
+	if len(watchlist) > 0 {
+		n.sendWatchlistState(c, watchlist)
+	}
+}
+
+// sendWatchlistState sends the current online/offline state of the watched
+// ids; empty elements are omitted and nothing is sent when both are.
+func (n *Node) sendWatchlistState(c *Conn, watchlist []string) {
+	online, err := n.state.Online(context.Background(), c.app.ID, watchlist)
+	if err != nil {
+		n.log.Error("watchlist state failed", "app", c.app.ID, "err", err)
+		return
+	}
+	isOnline := make(map[string]bool, len(online))
+	for _, id := range online {
+		isOnline[id] = true
+	}
+	var offline []string
+	for _, id := range watchlist {
+		if !isOnline[id] {
+			offline = append(offline, id)
+		}
+	}
+	var events []watchEvent
+	if len(online) > 0 {
+		events = append(events, watchEvent{"online", online})
+	}
+	if len(offline) > 0 {
+		events = append(events, watchEvent{"offline", offline})
+	}
+	if len(events) > 0 {
+		c.send(TextFrame(watchlistFrame(events)))
+	}
+}
+
+type watchEvent struct {
+	Name    string   `json:"name"`
+	UserIDs []string `json:"user_ids"`
+}
+
+func watchlistFrame(events []watchEvent) []byte {
+	data, _ := json.Marshal(struct {
+		Events []watchEvent `json:"events"`
+	}{events})
+	return protocol.EncodeEvent(&protocol.Event{Name: "pusher_internal:watchlist_events", Data: string(data)})
+}
+
+func (n *Node) publishUserPresence(app, user string, online bool) {
+	if err := n.broker.Publish(context.Background(), &broker.Message{Kind: broker.UserPresence, App: app, UserID: user, Online: online}); err != nil {
+		n.log.Error("user presence publish failed", "app", app, "err", err)
+	}
+}
+
+// signOut forgets the connection's user when it ends. Caller holds c.mu.
+func (n *Node) signOut(c *Conn) {
+	app := c.app
+	n.hub.RemoveUser(app.ID, c.userID, c, c.watchlist)
+	last, err := n.state.UserOffline(context.Background(), app.ID, c.userID, c.socketID)
+	if err != nil {
+		n.log.Error("user offline failed", "app", app.ID, "err", err)
+	}
+	if last && app.Watchlist {
+		n.publishUserPresence(app.ID, c.userID, false)
+	}
+}

@@ -1,0 +1,265 @@
+package presence
+
+import (
+	"context"
+	"hash/maphash"
+	"strings"
+	"sync"
+	"time"
+)
+
+const memoryShards = 64
+
+// Memory is the single-node Store, sharded by app and channel so that
+// subscribes on different channels do not contend.
+type Memory struct {
+	seed    maphash.Seed
+	shards  [memoryShards]memShard
+	usersMu sync.Mutex
+	users   map[string]map[string]map[string]struct{} // app → user → conns
+	now     func() time.Time
+}
+
+type memShard struct {
+	mu       sync.Mutex
+	channels map[chanKey]*memChannel
+	cache    map[chanKey]CachedEvent
+}
+
+type chanKey struct{ app, channel string }
+
+type memChannel struct {
+	conns   map[string]struct{}
+	members map[string]*memMember
+	order   []string // user ids in join order
+}
+
+type memMember struct {
+	m     Member
+	conns map[string]struct{}
+}
+
+var _ Store = (*Memory)(nil)
+
+// NewMemory returns an empty store.
+func NewMemory() *Memory {
+	s := &Memory{seed: maphash.MakeSeed(), users: map[string]map[string]map[string]struct{}{}, now: time.Now}
+	for i := range s.shards {
+		s.shards[i].channels = map[chanKey]*memChannel{}
+		s.shards[i].cache = map[chanKey]CachedEvent{}
+	}
+	return s
+}
+
+func (s *Memory) shard(app, channel string) *memShard {
+	var h maphash.Hash
+	h.SetSeed(s.seed)
+	h.WriteString(app)
+	h.WriteByte(0)
+	h.WriteString(channel)
+	return &s.shards[h.Sum64()%memoryShards]
+}
+
+// channel returns the entry, creating it when create is set. Caller holds sh.mu.
+func (sh *memShard) channel(k chanKey, create bool) *memChannel {
+	c := sh.channels[k]
+	if c == nil && create {
+		c = &memChannel{conns: map[string]struct{}{}, members: map[string]*memMember{}}
+		sh.channels[k] = c
+	}
+	return c
+}
+
+func (sh *memShard) dropIfEmpty(k chanKey, c *memChannel) {
+	if len(c.conns) == 0 && len(c.members) == 0 {
+		delete(sh.channels, k)
+	}
+}
+
+func (s *Memory) AddSubscriber(_ context.Context, app, channel, conn string) (int, error) {
+	sh := s.shard(app, channel)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	c := sh.channel(chanKey{app, channel}, true)
+	c.conns[conn] = struct{}{}
+	return len(c.conns), nil
+}
+
+func (s *Memory) RemoveSubscriber(_ context.Context, app, channel, conn string) (int, error) {
+	sh := s.shard(app, channel)
+	k := chanKey{app, channel}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	c := sh.channel(k, false)
+	if c == nil {
+		return 0, nil
+	}
+	delete(c.conns, conn)
+	n := len(c.conns)
+	sh.dropIfEmpty(k, c)
+	return n, nil
+}
+
+func (s *Memory) Channel(_ context.Context, app, channel string) (Counts, error) {
+	sh := s.shard(app, channel)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	c := sh.channel(chanKey{app, channel}, false)
+	if c == nil {
+		return Counts{}, nil
+	}
+	return Counts{Subscriptions: len(c.conns), Users: len(c.members)}, nil
+}
+
+func (s *Memory) Channels(_ context.Context, app, prefix string) (map[string]Counts, error) {
+	out := map[string]Counts{}
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for k, c := range sh.channels {
+			if k.app == app && strings.HasPrefix(k.channel, prefix) && len(c.conns) > 0 {
+				out[k.channel] = Counts{Subscriptions: len(c.conns), Users: len(c.members)}
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return out, nil
+}
+
+func (s *Memory) AddMember(_ context.Context, app, channel, conn string, m Member, maxMembers int) (bool, error) {
+	sh := s.shard(app, channel)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	c := sh.channel(chanKey{app, channel}, true)
+	if mm := c.members[m.UserID]; mm != nil {
+		mm.conns[conn] = struct{}{}
+		return false, nil
+	}
+	if len(c.members) >= maxMembers {
+		sh.dropIfEmpty(chanKey{app, channel}, c)
+		return false, ErrFull
+	}
+	c.members[m.UserID] = &memMember{m: m, conns: map[string]struct{}{conn: {}}}
+	c.order = append(c.order, m.UserID)
+	return true, nil
+}
+
+func (s *Memory) RemoveMember(_ context.Context, app, channel, conn, userID string) (Member, bool, error) {
+	sh := s.shard(app, channel)
+	k := chanKey{app, channel}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	c := sh.channel(k, false)
+	if c == nil {
+		return Member{}, false, nil
+	}
+	mm := c.members[userID]
+	if mm == nil {
+		return Member{}, false, nil
+	}
+	if _, ok := mm.conns[conn]; !ok {
+		return mm.m, false, nil
+	}
+	delete(mm.conns, conn)
+	if len(mm.conns) > 0 {
+		return mm.m, false, nil
+	}
+	delete(c.members, userID)
+	for i, id := range c.order {
+		if id == userID {
+			c.order = append(c.order[:i], c.order[i+1:]...)
+			break
+		}
+	}
+	sh.dropIfEmpty(k, c)
+	return mm.m, true, nil
+}
+
+func (s *Memory) Members(_ context.Context, app, channel string) ([]Member, error) {
+	sh := s.shard(app, channel)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	c := sh.channel(chanKey{app, channel}, false)
+	if c == nil {
+		return nil, nil
+	}
+	out := make([]Member, 0, len(c.order))
+	for _, id := range c.order {
+		out = append(out, c.members[id].m)
+	}
+	return out, nil
+}
+
+func (s *Memory) UserOnline(_ context.Context, app, userID, conn string) (bool, error) {
+	s.usersMu.Lock()
+	defer s.usersMu.Unlock()
+	byUser := s.users[app]
+	if byUser == nil {
+		byUser = map[string]map[string]struct{}{}
+		s.users[app] = byUser
+	}
+	conns := byUser[userID]
+	if conns == nil {
+		conns = map[string]struct{}{}
+		byUser[userID] = conns
+	}
+	conns[conn] = struct{}{}
+	return len(conns) == 1, nil
+}
+
+func (s *Memory) UserOffline(_ context.Context, app, userID, conn string) (bool, error) {
+	s.usersMu.Lock()
+	defer s.usersMu.Unlock()
+	conns := s.users[app][userID]
+	if conns == nil {
+		return false, nil
+	}
+	if _, ok := conns[conn]; !ok {
+		return false, nil
+	}
+	delete(conns, conn)
+	if len(conns) > 0 {
+		return false, nil
+	}
+	delete(s.users[app], userID)
+	if len(s.users[app]) == 0 {
+		delete(s.users, app)
+	}
+	return true, nil
+}
+
+func (s *Memory) Online(_ context.Context, app string, ids []string) ([]string, error) {
+	s.usersMu.Lock()
+	defer s.usersMu.Unlock()
+	var out []string
+	for _, id := range ids {
+		if len(s.users[app][id]) > 0 {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+func (s *Memory) SetCache(_ context.Context, app, channel string, ev CachedEvent) error {
+	sh := s.shard(app, channel)
+	sh.mu.Lock()
+	sh.cache[chanKey{app, channel}] = ev
+	sh.mu.Unlock()
+	return nil
+}
+
+func (s *Memory) Cache(_ context.Context, app, channel string) (CachedEvent, bool, error) {
+	sh := s.shard(app, channel)
+	k := chanKey{app, channel}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	ev, ok := sh.cache[k]
+	if !ok {
+		return CachedEvent{}, false, nil
+	}
+	if !s.now().Before(ev.Expires) {
+		delete(sh.cache, k)
+		return CachedEvent{}, false, nil
+	}
+	return ev, true, nil
+}

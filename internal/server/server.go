@@ -1,0 +1,164 @@
+// Package server wires the configuration, apps, node and API into running
+// listeners, and shuts them down.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/pushi-io/pushi/internal/api"
+	"github.com/pushi-io/pushi/internal/apps"
+	"github.com/pushi-io/pushi/internal/config"
+	"github.com/pushi-io/pushi/internal/hub"
+	"github.com/pushi-io/pushi/internal/presence"
+	"github.com/pushi-io/pushi/internal/protocol"
+)
+
+// Version is set at build time with -ldflags "-X …server.Version=…".
+var Version = "dev"
+
+// Server is a running pushi process.
+type Server struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	Apps    *apps.Static
+	Node    *hub.Node
+	API     *api.API
+	servers []*http.Server
+	addrs   map[string]net.Addr // "api", "ws" → bound address
+}
+
+// New builds a server from cfg without listening yet.
+func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
+	list, err := loadApps(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	registry, err := apps.NewStatic(list)
+	if err != nil {
+		return nil, err
+	}
+	opts := hub.DefaultOptions()
+	opts.ActivityTimeout = cfg.ActivityTimeout
+	opts.PongTimeout = cfg.PongTimeout
+	opts.MaxMessageBytes = cfg.MaxMessageBytes
+	opts.QueueBudget = cfg.QueueBytes
+	opts.MaxConnections = cfg.MaxConnections
+	opts.PathPrefix = cfg.PathPrefix
+	opts.Logger = log
+	node, err := hub.NewNode(opts, registry, presence.NewMemory(), nil)
+	if err != nil {
+		return nil, err
+	}
+	a := api.New(api.Options{PathPrefix: cfg.PathPrefix, Version: Version, Logger: log}, registry, node)
+	return &Server{cfg: cfg, log: log, Apps: registry, Node: node, API: a, addrs: map[string]net.Addr{}}, nil
+}
+
+// loadApps collects the default app and the apps file; with neither, it
+// generates an app and prints its credentials so a bare start is usable.
+func loadApps(cfg *config.Config, log *slog.Logger) ([]apps.App, error) {
+	var list []apps.App
+	if cfg.AppsFile != "" {
+		fromFile, err := apps.LoadFile(cfg.AppsFile)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, fromFile...)
+	}
+	if cfg.AppKey != "" {
+		a := apps.Defaults()
+		a.ID, a.Key, a.Secret, a.Name = cfg.AppID, cfg.AppKey, cfg.AppSecret, "default"
+		list = append(list, a)
+	}
+	if len(list) == 0 {
+		a := apps.Generate("default")
+		log.Warn("no app configured: generated one for this run (set PUSHI_APP_ID, PUSHI_APP_KEY and PUSHI_APP_SECRET to keep it)",
+			"app_id", a.ID, "key", a.Key, "secret", a.Secret)
+		list = append(list, a)
+	}
+	return list, nil
+}
+
+// isWebSocket reports a WebSocket upgrade request.
+func isWebSocket(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// Start binds the listeners and serves in the background.
+func (s *Server) Start() error {
+	wsHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isWebSocket(r) {
+			s.Node.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUpgradeRequired)
+		w.Write([]byte(`{"error":"WebSocket upgrade required: connect to /app/{key}?protocol=7","code":426}`))
+	})
+	if s.cfg.SharedListener() {
+		both := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if isWebSocket(r) {
+				s.Node.ServeHTTP(w, r)
+				return
+			}
+			s.API.ServeHTTP(w, r)
+		})
+		return s.listen("api+ws", s.cfg.API, both)
+	}
+	if err := s.listen("api", s.cfg.API, s.API); err != nil {
+		return err
+	}
+	return s.listen("ws", s.cfg.WebSocket, wsHandler)
+}
+
+func (s *Server) listen(name string, l config.Listener, h http.Handler) error {
+	ln, err := net.Listen("tcp", l.Addr())
+	if err != nil {
+		return fmt.Errorf("%s listener on %s: %w", name, l.Addr(), err)
+	}
+	if l.TLS {
+		cert, err := tls.LoadX509KeyPair(l.CerFile, l.KeyFile)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("%s TLS: %w", name, err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+	s.servers = append(s.servers, srv)
+	for _, part := range strings.Split(name, "+") {
+		s.addrs[part] = ln.Addr()
+	}
+	s.log.Info("listening", "listener", name, "addr", ln.Addr().String(), "tls", l.TLS)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("listener stopped", "listener", name, "err", err)
+		}
+	}()
+	return nil
+}
+
+// Addr returns the bound address of "api" or "ws".
+func (s *Server) Addr(name string) net.Addr { return s.addrs[name] }
+
+// Shutdown stops accepting, closes connections with 4200 over window and
+// waits for in-flight HTTP requests until ctx ends.
+func (s *Server) Shutdown(ctx context.Context, window time.Duration) error {
+	s.Node.SetDraining(true)
+	var errs []error
+	for _, srv := range s.servers {
+		// Shutdown does not track hijacked (WebSocket) connections.
+		if err := srv.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.Node.CloseAll(protocol.CodeReconnectNow, "Server is shutting down, reconnect", window)
+	return errors.Join(errs...)
+}

@@ -1,0 +1,170 @@
+// Package signature verifies Pusher HTTP API request signatures
+// (protocol.md §14.1).
+package signature
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pushi-io/pushi/internal/protocol"
+)
+
+// Param is one decoded query parameter; repeated keys are joined with ",".
+type Param struct{ Key, Value string }
+
+// ParseQuery splits a raw query on '&' only (pusher-http-go sends values
+// unescaped, and ';' is data), lower-cases keys, decodes %XX where valid
+// (keeping invalid sequences literally) and '+' as space, and joins repeated
+// keys with ',' in arrival order. The result keeps first-arrival order.
+func ParseQuery(raw string) []Param {
+	var out []Param
+	index := map[string]int{}
+	for raw != "" {
+		var part string
+		part, raw, _ = strings.Cut(raw, "&")
+		if part == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(part, "=")
+		k = strings.ToLower(Unescape(k))
+		v = Unescape(v)
+		if i, ok := index[k]; ok {
+			out[i].Value += "," + v
+			continue
+		}
+		index[k] = len(out)
+		out = append(out, Param{k, v})
+	}
+	return out
+}
+
+// Get returns the value of key in params.
+func Get(params []Param, key string) (string, bool) {
+	for _, p := range params {
+		if p.Key == key {
+			return p.Value, true
+		}
+	}
+	return "", false
+}
+
+// Unescape decodes %XX sequences that are valid and '+' as space; invalid
+// sequences are kept as they are.
+func Unescape(s string) string {
+	if !strings.ContainsAny(s, "%+") {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '+':
+			b = append(b, ' ')
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
+
+// StringToSign builds METHOD\nPATH\nQUERY with every parameter but
+// auth_signature, sorted by key in byte order.
+func StringToSign(method, path string, params []Param) string {
+	kept := make([]Param, 0, len(params))
+	for _, p := range params {
+		if p.Key != "auth_signature" {
+			kept = append(kept, p)
+		}
+	}
+	sort.Slice(kept, func(i, j int) bool { return kept[i].Key < kept[j].Key })
+	var sb strings.Builder
+	sb.WriteString(strings.ToUpper(method))
+	sb.WriteByte('\n')
+	sb.WriteString(path)
+	sb.WriteByte('\n')
+	for i, p := range kept {
+		if i > 0 {
+			sb.WriteByte('&')
+		}
+		sb.WriteString(p.Key)
+		sb.WriteByte('=')
+		sb.WriteString(p.Value)
+	}
+	return sb.String()
+}
+
+// Request is what a verification needs from an HTTP request.
+type Request struct {
+	Method string
+	// Paths are the candidate paths (decoded and as sent), already stripped
+	// of any mount prefix; a signature over either is accepted.
+	Paths    []string
+	RawQuery string
+	Body     []byte
+}
+
+// Window is how far auth_timestamp may be from the server clock.
+const Window = 600 * time.Second
+
+var (
+	ErrKey       = errors.New("auth_key does not match the app")
+	ErrTimestamp = errors.New("auth_timestamp missing or outside the 600 s window")
+	ErrBodyMD5   = errors.New("body_md5 missing or does not match the body")
+	ErrSignature = errors.New("invalid auth_signature")
+	ErrVersion   = errors.New("auth_version must be 1.0")
+)
+
+// Verify checks a request against an app's key and valid secrets, in the
+// order of protocol.md §14.1 (after the app lookup).
+func Verify(r Request, key string, secrets []string, now time.Time) error {
+	params := ParseQuery(r.RawQuery)
+	if k, _ := Get(params, "auth_key"); k != key {
+		return ErrKey
+	}
+	ts, _ := Get(params, "auth_timestamp")
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return ErrTimestamp
+	}
+	if d := now.Sub(time.Unix(sec, 0)); d > Window || d < -Window {
+		return ErrTimestamp
+	}
+	if v, ok := Get(params, "auth_version"); ok && v != "1.0" {
+		return ErrVersion
+	}
+	if len(r.Body) > 0 {
+		sum := md5.Sum(r.Body)
+		got, _ := Get(params, "body_md5")
+		if !strings.EqualFold(got, hex.EncodeToString(sum[:])) {
+			return ErrBodyMD5
+		}
+	}
+	sig, _ := Get(params, "auth_signature")
+	for _, p := range r.Paths {
+		if protocol.VerifySignature(sig, StringToSign(r.Method, p, params), secrets) {
+			return nil
+		}
+	}
+	return ErrSignature
+}
