@@ -79,6 +79,7 @@ func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(str
 type wsClient struct {
 	t        testing.TB
 	conn     net.Conn
+	rw       io.ReadWriter // reads through the dialer's buffer, which may already hold frames
 	socketID string
 }
 
@@ -86,11 +87,17 @@ type wsClient struct {
 func (s *testServer) dial(t testing.TB, path string, header http.Header) *wsClient {
 	t.Helper()
 	d := ws.Dialer{Header: ws.HandshakeHeaderHTTP(header), Timeout: 5 * time.Second}
-	conn, _, _, err := d.Dial(context.Background(), s.wsURL+path)
+	conn, br, _, err := d.Dial(context.Background(), s.wsURL+path)
 	if err != nil {
 		t.Fatalf("dial %s: %v", path, err)
 	}
-	c := &wsClient{t: t, conn: conn}
+	c := &wsClient{t: t, conn: conn, rw: conn}
+	if br != nil {
+		c.rw = struct {
+			io.Reader
+			io.Writer
+		}{br, conn}
+	}
 	t.Cleanup(func() { conn.Close() })
 	return c
 }
@@ -137,7 +144,7 @@ func (e errClosed) Error() string { return "closed" }
 func (c *wsClient) read(timeout time.Duration) (frame, error) {
 	c.conn.SetReadDeadline(time.Now().Add(timeout))
 	for {
-		payload, op, err := wsutil.ReadServerData(c.conn)
+		payload, op, err := wsutil.ReadServerData(c.rw)
 		if err != nil {
 			var ce wsutil.ClosedError
 			if errors.As(err, &ce) {
@@ -213,7 +220,7 @@ func (c *wsClient) expectNothing(d time.Duration) {
 func (c *wsClient) sendText(s string) {
 	c.t.Helper()
 	c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if err := wsutil.WriteClientText(c.conn, []byte(s)); err != nil {
+	if err := wsutil.WriteClientText(c.rw, []byte(s)); err != nil {
 		c.t.Fatal(err)
 	}
 }
