@@ -1,0 +1,94 @@
+package api
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/pushi-io/pushi/internal/apps"
+)
+
+func testApp() *apps.App {
+	a := apps.Defaults()
+	a.ID, a.Key, a.Secret = "1", "k", "s"
+	return &a
+}
+
+func TestValidateTrigger(t *testing.T) {
+	app := testApp()
+	big := strings.Repeat("x", 10241)
+	many := make([]string, 101)
+	for i := range many {
+		many[i] = "c" + strings.Repeat("x", i%5)
+	}
+	manyJSON, _ := json.Marshal(many)
+	cases := []struct {
+		body   string
+		status int // 0 = valid
+	}{
+		{`{"name":"e","channel":"a","data":"x"}`, 0},
+		{`{"name":"e","channels":["a","b","a"],"data":{"k":1}}`, 0},
+		{`{"name":"e","channel":"#server-to-user-1","data":"x"}`, 0},
+		{`{"name":"e","channel":"a","data":"` + big + `"}`, 413},
+		{`{"name":"e","channel":"a"}`, 400},
+		{`{"channel":"a","data":"x"}`, 400},
+		{`{"name":"e","data":"x"}`, 400},
+		{`{"name":"e","channel":"a","channels":["b"],"data":"x"}`, 400},
+		{`{"name":"e","channels":[],"data":"x"}`, 400},
+		{`{"name":"e","channels":` + string(manyJSON) + `,"data":"x"}`, 400},
+		{`{"name":"e","channel":"bad name","data":"x"}`, 400},
+		{`{"name":"e","channel":"` + strings.Repeat("a", 201) + `","data":"x"}`, 400},
+		{`{"name":"pusher:x","channel":"a","data":"x"}`, 400},
+		{`{"name":"pushi_internal:x","channel":"a","data":"x"}`, 400},
+		{`{"name":"` + strings.Repeat("e", 201) + `","channel":"a","data":"x"}`, 400},
+		{`{"name":"e","channel":"a","data":"x","socket_id":"1.x"}`, 400},
+		{`{"name":5,"channel":"a","data":"x"}`, 400},
+		{`{"name":"e","channels":"a","data":"x"}`, 400},
+		{`not json`, 400},
+		{``, 400},
+	}
+	for _, tc := range cases {
+		var req eventRequest
+		err := decodeBody([]byte(tc.body), &req)
+		var tr *trigger
+		if err == nil {
+			tr, err = req.validate(app, true)
+		}
+		status := 0
+		if err != nil {
+			status = err.(*httpError).status
+		}
+		if status != tc.status {
+			t.Errorf("%.80s: status %d (%v), want %d", tc.body, status, err, tc.status)
+		}
+		if tc.body == `{"name":"e","channels":["a","b","a"],"data":{"k":1}}` && (len(tr.channels) != 2 || tr.data != `{"k":1}`) {
+			t.Errorf("duplicates not collapsed or data not compacted: %+v", tr)
+		}
+	}
+}
+
+// FuzzTriggerBody: any body either validates into a trigger that respects
+// every limit or is refused with a 4xx; nothing panics.
+func FuzzTriggerBody(f *testing.F) {
+	for _, s := range []string{`{"name":"e","channels":["a","b"],"data":"x","socket_id":"1.2","info":"user_count"}`, `{"name":"e","channel":"presence-a","data":{"a":[1,2]}}`, `{"batch":[]}`, `{"name":null}`} {
+		f.Add([]byte(s))
+	}
+	app := testApp()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var req eventRequest
+		err := decodeBody(body, &req)
+		if err == nil {
+			var tr *trigger
+			tr, err = req.validate(app, true)
+			if err == nil {
+				if len(tr.channels) == 0 || len(tr.channels) > app.Limits.MaxChannelsPerTrigger || len(tr.data) > app.Limits.MaxEventBytes || tr.name == "" {
+					t.Fatalf("accepted an invalid trigger: %+v", tr)
+				}
+				return
+			}
+		}
+		if he, ok := err.(*httpError); !ok || he.status < 400 || he.status > 499 {
+			t.Fatalf("want a 4xx, got %v", err)
+		}
+	})
+}

@@ -1,0 +1,166 @@
+package hub
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/pushi-io/pushi/internal/apps"
+	"github.com/pushi-io/pushi/internal/presence"
+	"github.com/pushi-io/pushi/internal/protocol"
+)
+
+func testNode(t testing.TB) (*Node, *apps.App) {
+	t.Helper()
+	a := apps.Defaults()
+	a.ID, a.Key, a.Secret, a.Name = "1", "key", "secret", "test"
+	a.ClientEvents, a.SubscriptionCount, a.Watchlist = true, true, true
+	reg, err := apps.NewStatic([]apps.App{a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := DefaultOptions()
+	opts.QueueBudget = 64 << 20
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := NewNode(opts, reg, presence.NewMemory(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, reg.ByID("1")
+}
+
+// pipeConn returns a Conn on one end of an in-memory pipe whose other end
+// is drained.
+func pipeConn(t testing.TB, n *Node, app *apps.App) (*Conn, net.Conn) {
+	server, client := net.Pipe()
+	c := &Conn{node: n, app: app, socketID: n.ids.Next(), nc: server, br: bufio.NewReader(server), subs: map[string]*chanSub{}}
+	c.timer = time.NewTimer(time.Hour)
+	go io.Copy(io.Discard, client)
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return c, client
+}
+
+func TestHubAddRemoveBroadcast(t *testing.T) {
+	n, app := testNode(t)
+	h := n.hub
+	c1, _ := pipeConn(t, n, app)
+	c2, _ := pipeConn(t, n, app)
+	s1 := &Subscription{conn: c1, socketID: c1.socketID}
+	s2 := &Subscription{conn: c2, socketID: c2.socketID}
+	if !h.Add(app.ID, "ch", s1, nil) {
+		t.Fatal("first Add should report the first subscriber")
+	}
+	if h.Add(app.ID, "ch", s2, nil) {
+		t.Fatal("second Add reported first")
+	}
+	if got := h.Broadcast(app.ID, "ch", TextFrame([]byte(`{}`)), c1.socketID); got != 1 {
+		t.Fatalf("broadcast with exclusion reached %d", got)
+	}
+	if h.Remove(app.ID, "ch", s1) {
+		t.Fatal("Remove of one of two reported last")
+	}
+	if h.Remove(app.ID, "ch", s1) {
+		t.Fatal("double Remove must be a no-op")
+	}
+	if !h.Remove(app.ID, "ch", s2) || h.LocalCount(app.ID, "ch") != 0 {
+		t.Fatal("last Remove should empty the channel")
+	}
+}
+
+func TestSlowConsumerIsClosedNotBlocking(t *testing.T) {
+	n, app := testNode(t)
+	n.opts.QueueBudget = 1024
+	server, client := net.Pipe() // nobody reads client: writes block
+	defer client.Close()
+	c := &Conn{node: n, app: app, socketID: "1.1", nc: server, br: bufio.NewReader(server), subs: map[string]*chanSub{}}
+	frame := TextFrame(make([]byte, 300))
+	done := make(chan struct{})
+	go func() {
+		for i := 0; i < 20; i++ {
+			c.send(frame)
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("send blocked on a slow consumer")
+	}
+	c.wmu.Lock()
+	closing, code := c.closing, c.closeCode
+	c.wmu.Unlock()
+	if !closing || code != protocol.CodeOverCapacity {
+		t.Fatalf("closing=%v code=%d, want 4100", closing, code)
+	}
+	if n.metrics.slowConsumers.Load() != 1 {
+		t.Fatalf("slow consumer count %d", n.metrics.slowConsumers.Load())
+	}
+}
+
+// FuzzHandleMessage feeds arbitrary text messages to the protocol handler:
+// nothing may panic, whatever the frame.
+func FuzzHandleMessage(f *testing.F) {
+	for _, s := range []string{
+		`{"event":"pusher:subscribe","data":{"channel":"presence-x","auth":"key:00","channel_data":"{\"user_id\":1}"}}`,
+		`{"event":"pusher:subscribe","data":"{\"channel\":\"private-x\",\"auth\":5}"}`,
+		`{"event":"pusher:unsubscribe","data":{"channel":"x"}}`,
+		`{"event":"pusher:signin","data":{"auth":"key:ab","user_data":"{\"id\":\"1\",\"watchlist\":[\"2\"]}"}}`,
+		`{"event":"client-x","channel":"private-x","data":{"a":1}}`,
+		`{"event":"pusher:ping"}`, `{"event":"x"}`, `{`, `{"event":"pusher:subscribe","data":{"channel":"#server-to-user-1"}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	n, app := testNode(f)
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		c, _ := pipeConn(t, n, app)
+		n.handleMessage(c, msg)
+		n.handleMessage(c, []byte(`{"event":"pusher:subscribe","data":{"channel":"news"}}`))
+		n.leaveAll(c)
+	})
+}
+
+func benchBroadcast(b *testing.B, subscribers int) {
+	n, app := testNode(b)
+	for i := 0; i < subscribers; i++ {
+		c, _ := pipeConn(b, n, app)
+		n.hub.Add(app.ID, "bench", &Subscription{conn: c, socketID: c.socketID}, nil)
+	}
+	data := string(make([]byte, 100))
+	ch := protocol.Channel{Name: "bench"}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := n.Publish(context.Background(), app, ch, "ev", data, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(subscribers), "recipients/op")
+}
+
+func BenchmarkBroadcast1(b *testing.B)     { benchBroadcast(b, 1) }
+func BenchmarkBroadcast100(b *testing.B)   { benchBroadcast(b, 100) }
+func BenchmarkBroadcast10000(b *testing.B) { benchBroadcast(b, 10000) }
+
+func BenchmarkEncodeEvent(b *testing.B) {
+	ev := &protocol.Event{Name: "update", Channel: "news", Data: `{"price":"` + strconv.Itoa(123456) + `","text":"a \"quoted\" value"}`}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		TextFrame(protocol.EncodeEvent(ev))
+	}
+}
+
+func BenchmarkQueueSend(b *testing.B) {
+	n, app := testNode(b)
+	c, _ := pipeConn(b, n, app)
+	frame := TextFrame(make([]byte, 100))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.send(frame)
+	}
+}

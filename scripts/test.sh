@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: vet, Go unit and integration tests
+# under the race detector, bounded fuzzing of every network decoder, the
+# hot-path microbenchmarks once (so they cannot rot), and the Node suite
+# that drives the server with the real pusher-js 8.6.0 and pusher 5.3.4.
+# It installs what is missing (Node packages) and starts what it needs
+# (the server, per test) and stops it afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FUZZTIME=${FUZZTIME:-8s}
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "gofmt and go vet"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './test/node/*'))
+if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted"; exit 1; fi
+go vet ./...
+
+step "build"
+mkdir -p bin
+go build -o bin/pushi ./cmd/pushi
+
+step "go test (race detector)"
+go test -race -count=1 ./...
+
+step "fuzz (each target for $FUZZTIME)"
+fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "$FUZZTIME" "$1" >/dev/null && echo "ok $2"; }
+fuzz ./internal/protocol FuzzDecodeFrame
+fuzz ./internal/signature FuzzVerify
+fuzz ./internal/hub FuzzHandleMessage
+fuzz ./internal/api FuzzTriggerBody
+
+step "microbenchmarks (1x)"
+go test -run '^$' -bench . -benchtime=1x -benchmem ./internal/...
+
+step "node suite (pusher-js 8.6.0, pusher 5.3.4)"
+if ! command -v npm >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq nodejs npm
+fi
+(cd test/node && { [ -d node_modules/pusher-js ] && [ -d node_modules/pusher ] || npm ci --no-audit --no-fund --loglevel=error; })
+(cd test/node && PUSHI_BIN="$PWD/../../bin/pushi" npm test)
