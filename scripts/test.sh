@@ -11,10 +11,11 @@ FUZZTIME=${FUZZTIME:-8s}
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "gofmt and go vet"
+step "gofmt, go vet, staticcheck"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './test/node/*'))
 if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted"; exit 1; fi
 go vet ./...
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 step "build"
 mkdir -p bin

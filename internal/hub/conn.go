@@ -3,7 +3,6 @@ package hub
 import (
 	"bufio"
 	"encoding/binary"
-	"errors"
 	"io"
 	"net"
 	"sync"
@@ -68,8 +67,6 @@ type memberRef struct {
 
 // SocketID returns the connection's socket id.
 func (c *Conn) SocketID() string { return c.socketID }
-
-var errBadFrame = errors.New("protocol violation")
 
 // readLoop reads messages until the socket fails or closes, then tears down.
 func (c *Conn) readLoop() {

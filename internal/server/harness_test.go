@@ -143,24 +143,22 @@ func (e errClosed) Error() string { return "closed" }
 // read returns the next text frame, or an errClosed with the close code.
 func (c *wsClient) read(timeout time.Duration) (frame, error) {
 	c.conn.SetReadDeadline(time.Now().Add(timeout))
-	for {
-		payload, op, err := wsutil.ReadServerData(c.rw)
-		if err != nil {
-			var ce wsutil.ClosedError
-			if errors.As(err, &ce) {
-				return frame{}, errClosed{int(ce.Code)}
-			}
-			return frame{}, err
+	payload, op, err := wsutil.ReadServerData(c.rw)
+	if err != nil {
+		var ce wsutil.ClosedError
+		if errors.As(err, &ce) {
+			return frame{}, errClosed{int(ce.Code)}
 		}
-		if op != ws.OpText {
-			return frame{}, errors.New("non-text frame")
-		}
-		f := frame{raw: string(payload)}
-		if err := json.Unmarshal(payload, &f); err != nil {
-			return frame{}, err
-		}
-		return f, nil
+		return frame{}, err
 	}
+	if op != ws.OpText {
+		return frame{}, errors.New("non-text frame")
+	}
+	f := frame{raw: string(payload)}
+	if err := json.Unmarshal(payload, &f); err != nil {
+		return frame{}, err
+	}
+	return f, nil
 }
 
 func (c *wsClient) next() frame {

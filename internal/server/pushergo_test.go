@@ -51,7 +51,7 @@ func TestGoSDKTriggerVariants(t *testing.T) {
 	b.expectRaw(`{"event":"multi","channel":"sdk-b","data":"x"}`)
 
 	// Exclusion by socket_id.
-	if err := sdk.TriggerExclusive("sdk-a", "excl", "y", a.socketID); err != nil {
+	if _, err := sdk.TriggerWithParams("sdk-a", "excl", "y", pusher.TriggerParams{SocketID: &a.socketID}); err != nil {
 		t.Fatal(err)
 	}
 	b.expectRaw(`{"event":"excl","channel":"sdk-a","data":"y"}`)
