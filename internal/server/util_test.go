@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -76,3 +77,147 @@ func channelAuth(key, secret, socketID, channel, channelData string) string {
 }
 
 func protocolSocketID(s string) bool { return protocol.IsValidSocketID(s) }
+
+// Apps of testAppsJSON as (id, key, secret).
+type testApp struct{ id, key, secret string }
+
+var (
+	appBasic = testApp{"100001", "key-basic", "secret-basic"}
+	appFull  = testApp{"100002", "key-full", "secret-full"}
+	appOff   = testApp{"100003", "key-off", "secret-off"}
+	appAuth  = testApp{"100005", "key-auth", "secret-auth"}
+)
+
+// api sends a signed request as app a; path is relative to /apps/{id}.
+func (s *testServer) api(t testing.TB, a testApp, method, path string, query url.Values, body string) (int, map[string]any) {
+	t.Helper()
+	var b []byte
+	if body != "" {
+		b = []byte(body)
+	}
+	return s.signedRequest(t, method, "/apps/"+a.id+path, a.key, a.secret, query, b)
+}
+
+// publish triggers name on channel with string data as app a and wants 200 {}.
+func (s *testServer) publish(t testing.TB, a testApp, channel, name, data string) {
+	t.Helper()
+	status, body := s.trigger(t, a.key, a.secret, a.id, map[string]any{"name": name, "channel": channel, "data": data})
+	if status != 200 || len(body) != 0 {
+		t.Fatalf("trigger %s on %s: %d %v", name, channel, status, body)
+	}
+}
+
+// expectError reads a pusher:error frame and checks its code (nil = null)
+// and that data is an object with a non-empty string message.
+func (c *wsClient) expectError(code any) frame {
+	c.t.Helper()
+	f := c.expectEvent("pusher:error")
+	if f.Channel != "" {
+		c.t.Fatalf("pusher:error with a channel: %s", f.raw)
+	}
+	var d struct {
+		Code    *int    `json:"code"`
+		Message *string `json:"message"`
+	}
+	if err := json.Unmarshal(f.Data, &d); err != nil || len(f.Data) == 0 || f.Data[0] != '{' {
+		c.t.Fatalf("pusher:error data is not an object: %s", f.raw)
+	}
+	if d.Message == nil || *d.Message == "" {
+		c.t.Fatalf("pusher:error without message: %s", f.raw)
+	}
+	switch want := code.(type) {
+	case nil:
+		if d.Code != nil || !bytes.Contains(f.Data, []byte(`"code":null`)) {
+			c.t.Fatalf("want code null: %s", f.raw)
+		}
+	case int:
+		if d.Code == nil || *d.Code != want {
+			c.t.Fatalf("want code %d: %s", want, f.raw)
+		}
+	}
+	return f
+}
+
+// pingPong proves the socket is open and in sync: pusher:ping is answered
+// with the exact pong and nothing else is pending before it.
+func (c *wsClient) pingPong() {
+	c.t.Helper()
+	c.sendText(`{"event":"pusher:ping","data":{}}`)
+	c.expectRaw(`{"event":"pusher:pong","data":"{}"}`)
+}
+
+// expectSubError reads a pusher:subscription_error and checks type/status.
+func (c *wsClient) expectSubError(channel, typ string, status int) {
+	c.t.Helper()
+	f := c.expectEvent("pusher:subscription_error")
+	if f.Channel != channel {
+		c.t.Fatalf("subscription_error on %q, want %q: %s", f.Channel, channel, f.raw)
+	}
+	var d struct {
+		Type   string `json:"type"`
+		Error  string `json:"error"`
+		Status int    `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(f.dataString(c.t)), &d); err != nil {
+		c.t.Fatal(err)
+	}
+	if d.Type != typ || d.Status != status || d.Error == "" {
+		c.t.Fatalf("subscription_error %s, want type %s status %d", f.raw, typ, status)
+	}
+}
+
+// subscribePresence joins a presence channel with a valid signature over
+// channelData and returns the subscription_succeeded frame.
+func (c *wsClient) subscribePresence(a testApp, channel, channelData string) frame {
+	c.t.Helper()
+	return c.subscribe(channel, map[string]any{"auth": channelAuth(a.key, a.secret, c.socketID, channel, channelData), "channel_data": channelData})
+}
+
+// subscribePrivate joins a private (or encrypted) channel with a valid signature.
+func (c *wsClient) subscribePrivate(a testApp, channel string) frame {
+	c.t.Helper()
+	return c.subscribe(channel, map[string]any{"auth": channelAuth(a.key, a.secret, c.socketID, channel, "")})
+}
+
+// sendSignin sends pusher:signin with a valid signature over userData.
+func (c *wsClient) sendSignin(a testApp, userData string) {
+	c.t.Helper()
+	c.send("pusher:signin", map[string]any{"auth": a.key + ":" + protocol.Sign(a.secret, protocol.SigninMessage(c.socketID, userData)), "user_data": userData})
+}
+
+// signin signs in and expects the exact signin_success frame.
+func (c *wsClient) signin(a testApp, userData string) {
+	c.t.Helper()
+	c.sendSignin(a, userData)
+	ud, _ := json.Marshal(userData)
+	c.expectRaw(`{"event":"pusher:signin_success","data":{"user_data":` + string(ud) + `}}`)
+}
+
+// checkOthersServed proves the server still serves everyone else: a new
+// client subscribes and receives a triggered event.
+func (s *testServer) checkOthersServed(t testing.TB) {
+	t.Helper()
+	c := s.connect(t, appBasic.key)
+	c.subscribe("alive", nil)
+	s.publish(t, appBasic, "alive", "ok", "1")
+	c.expectRaw(`{"event":"ok","channel":"alive","data":"1"}`)
+}
+
+// expectUnordered reads len(want) frames and checks they are exactly want,
+// in any order.
+func (c *wsClient) expectUnordered(want ...string) {
+	c.t.Helper()
+	left := map[string]int{}
+	for _, w := range want {
+		left[w]++
+	}
+	for range want {
+		f := c.next()
+		if left[f.raw] == 0 {
+			c.t.Fatalf("unexpected frame %s, want one of %v", f.raw, left)
+		}
+		left[f.raw]--
+	}
+}
+
+func asError[T error](err error, target *T) bool { return errors.As(err, target) }
