@@ -19,6 +19,10 @@ func main() {
 		fmt.Println("pushi", server.Version)
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "bench" {
+		runBench(os.Args[2:])
+		return
+	}
 	cfg, err := config.Load(os.Args[1:], os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pushi: invalid configuration:\n"+err.Error())
