@@ -127,10 +127,21 @@ func (n *Node) trySubscribe(c *Conn, name string, req *subscribeRequest) *subErr
 	cs := &chanSub{ch: ch, sub: &Subscription{conn: c, socketID: c.socketID}}
 	if member != nil {
 		cs.member = &memberRef{userID: member.userID, rawID: member.rawID}
+		if !first {
+			// The user is already a member: the JSON type first supplied
+			// for its id is the one shown on client events (protocol.md §7.3).
+			cs.member.rawID = n.storedRawID(app.ID, name, member.userID, member.rawID)
+		}
 	}
 	c.subs[name] = cs
 	if ch.Kind != protocol.Public && ch.Kind != protocol.ServerToUser {
 		c.authed = true
+	}
+	if first {
+		// Announce the new member before the joiner's subscription_succeeded
+		// is queued: a socket that subscribes after that frame already lists
+		// the user and must not get member_added for it too (protocol.md §7.1, §7.3).
+		n.publishMember(app.ID, name, "pusher_internal:member_added", member.rawID, member.info, c.socketID)
 	}
 	if n.hub.Add(app.ID, name, cs.sub, func() {
 		c.send(n.succeededFrame(c, ch))
@@ -140,11 +151,22 @@ func (n *Node) trySubscribe(c *Conn, name string, req *subscribeRequest) *subErr
 			n.log.Error("broker subscribe failed", "app", app.ID, "err", err)
 		}
 	}
-	if first {
-		n.publishMember(app.ID, name, "pusher_internal:member_added", member.rawID, member.info, c.socketID)
-	}
 	n.counts.changed(app, ch, count)
 	return nil
+}
+
+// storedRawID returns the id as the user's first connection supplied it.
+func (n *Node) storedRawID(app, channel, userID string, fallback json.RawMessage) json.RawMessage {
+	members, err := n.state.Members(context.Background(), app, channel)
+	if err != nil {
+		return fallback
+	}
+	for _, m := range members {
+		if m.UserID == userID && len(m.RawID) > 0 {
+			return m.RawID
+		}
+	}
+	return fallback
 }
 
 // succeededFrame builds subscription_succeeded with the channel's current
@@ -251,12 +273,18 @@ func (n *Node) leave(c *Conn, cs *chanSub) {
 		n.log.Error("subscriber remove failed", "app", app.ID, "err", err)
 	}
 	if cs.member != nil {
-		_, last, err := n.state.RemoveMember(ctx, app.ID, name, c.socketID, cs.member.userID)
+		stored, last, err := n.state.RemoveMember(ctx, app.ID, name, c.socketID, cs.member.userID)
 		if err != nil {
 			n.log.Error("presence remove failed", "app", app.ID, "err", err)
 		}
 		if last {
-			n.publishMember(app.ID, name, "pusher_internal:member_removed", cs.member.rawID, nil, c.socketID)
+			// The JSON type first supplied for the user is kept on the wire
+			// (protocol.md §7.3), not this socket's own channel_data type.
+			rawID := cs.member.rawID
+			if len(stored.RawID) > 0 {
+				rawID = stored.RawID
+			}
+			n.publishMember(app.ID, name, "pusher_internal:member_removed", rawID, nil, c.socketID)
 		}
 	}
 	n.counts.changed(app, cs.ch, count)

@@ -17,7 +17,11 @@ var (
 func (c *Conn) startTimers() {
 	t := c.node.opts.ActivityTimeout
 	first := t/2 + time.Duration(rand.Int64N(int64(t/2)+1))
+	// onTimer reads c.timer under timerMu; assigning it under the same lock
+	// orders the write before the callback's read (go test -race).
+	c.timerMu.Lock()
 	c.timer = time.AfterFunc(first, c.onTimer)
+	c.timerMu.Unlock()
 	if c.app.UserAuthenticationRequired {
 		c.authTimer = time.AfterFunc(time.Duration(c.app.UserAuthTimeoutS)*time.Second, func() {
 			c.mu.Lock()

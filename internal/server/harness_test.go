@@ -73,7 +73,10 @@ func startServer(t testing.TB, env map[string]string) *testServer {
 
 type testWriter struct{ t testing.TB }
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
 
 // wsClient is a raw WebSocket client that sees every frame.
 type wsClient struct {

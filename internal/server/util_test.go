@@ -221,3 +221,15 @@ func (c *wsClient) expectUnordered(want ...string) {
 }
 
 func asError[T error](err error, target *T) bool { return errors.As(err, target) }
+
+// mustJSON re-encodes a decoded body (map keys sorted) for exact comparison.
+func mustJSON(t testing.TB, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func url1(k, v string) url.Values { return url.Values{k: {v}} }
