@@ -29,6 +29,7 @@ fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "$FUZZTIME" "$1" >/dev/null &
 fuzz ./internal/protocol FuzzDecodeFrame
 fuzz ./internal/signature FuzzVerify
 fuzz ./internal/hub FuzzHandleMessage
+fuzz ./internal/hub FuzzConsume
 fuzz ./internal/api FuzzTriggerBody
 
 step "microbenchmarks (1x)"

@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"bufio"
 	"io"
 	"net"
 	"net/http"
@@ -15,9 +14,8 @@ import (
 	"github.com/pushi-io/pushi/internal/protocol"
 )
 
-// readBufferSize is the per-connection read buffer: frame headers and small
-// messages are read through it, large payloads bypass it.
-const readBufferSize = 1024
+// readBufferSize is the read buffer of a reader goroutine (TLS connections).
+const readBufferSize = 4096
 
 // ServeHTTP upgrades every WebSocket request, then validates it
 // (protocol.md §1.1): failures are reported after the upgrade as
@@ -33,13 +31,12 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rejectConn(nc, code, msg)
 		return
 	}
-	br := rw.Reader
-	if br.Buffered() == 0 {
-		// net/http's 4 KiB reader is only needed if the client already sent
-		// data; otherwise a smaller one keeps idle connections cheap.
-		br = bufio.NewReaderSize(nc, readBufferSize)
+	var pending []byte // bytes the client sent right behind its handshake
+	if n := rw.Reader.Buffered(); n > 0 {
+		b, _ := rw.Reader.Peek(n)
+		pending = append([]byte(nil), b...)
 	}
-	c := &Conn{node: n, app: app, socketID: n.ids.Next(), nc: nc, br: br, subs: map[string]*chanSub{}}
+	c := &Conn{node: n, app: app, socketID: n.ids.Next(), nc: nc, subs: map[string]*chanSub{}}
 	n.metrics.connsAccepted.Add(1)
 	n.conns.Store(c, struct{}{})
 	n.log.Debug("connection open", "app", app.ID, "socket_id", c.socketID,
@@ -47,10 +44,18 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.touch()
 	c.send(TextFrame(connectionEstablished(c.socketID, int(n.opts.ActivityTimeout/time.Second))))
 	c.startTimers()
-	// A fresh goroutine for the reader, and this one (net/http's, whose
-	// stack grew through the request machinery) ends: measured 24.5 KB →
-	// 12.6 KB of server RSS per idle subscribed connection at 5 000.
-	go c.readLoop()
+	// The net/http goroutine that ran the upgrade ends here: its stack grew
+	// through the request machinery. Measured per idle subscribed connection
+	// at 5 000: reading on this goroutine 24.5 KB of server RSS, on a fresh
+	// reader goroutine 12.6 KB, with the epoll poller (no goroutine, no
+	// buffer while idle) see docs/decisions/0001-websocket-library.md.
+	if len(pending) > 0 && !c.consume(pending) {
+		c.teardown()
+		return
+	}
+	if !n.poll.add(c) {
+		go c.readLoop(nil)
+	}
 }
 
 // admit runs the ordered checks of protocol.md §1.1 and reserves a

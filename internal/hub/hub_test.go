@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"log/slog"
@@ -38,7 +37,7 @@ func testNode(t testing.TB) (*Node, *apps.App) {
 // is drained.
 func pipeConn(t testing.TB, n *Node, app *apps.App) (*Conn, net.Conn) {
 	server, client := net.Pipe()
-	c := &Conn{node: n, app: app, socketID: n.ids.Next(), nc: server, br: bufio.NewReader(server), subs: map[string]*chanSub{}}
+	c := &Conn{node: n, app: app, socketID: n.ids.Next(), nc: server, subs: map[string]*chanSub{}}
 	c.timer = time.NewTimer(time.Hour)
 	go io.Copy(io.Discard, client)
 	t.Cleanup(func() { client.Close(); server.Close() })
@@ -77,7 +76,7 @@ func TestSlowConsumerIsClosedNotBlocking(t *testing.T) {
 	n.opts.QueueBudget = 1024
 	server, client := net.Pipe() // nobody reads client: writes block
 	defer client.Close()
-	c := &Conn{node: n, app: app, socketID: "1.1", nc: server, br: bufio.NewReader(server), subs: map[string]*chanSub{}}
+	c := &Conn{node: n, app: app, socketID: "1.1", nc: server, subs: map[string]*chanSub{}}
 	frame := TextFrame(make([]byte, 300))
 	done := make(chan struct{})
 	go func() {

@@ -47,6 +47,7 @@ type Node struct {
 	broker broker.Broker
 	hub    *Hub
 	ids    *protocol.SocketIDs
+	poll   *poller // nil where the OS has none: reader goroutines then
 
 	conns     sync.Map // *Conn → struct{}: every open local connection
 	connCount atomic.Int64
@@ -78,6 +79,11 @@ func NewNode(opts Options, registry apps.Registry, state presence.Store, newBrok
 	}
 	n := &Node{opts: opts, log: opts.Logger, apps: registry, state: state, hub: NewHub(), ids: protocol.NewSocketIDs()}
 	n.counts.init(n)
+	p, err := newPoller()
+	if err != nil {
+		return nil, err
+	}
+	n.poll = p
 	if newBroker == nil {
 		newBroker = func(h broker.Handler) (broker.Broker, error) { return broker.NewMemory(h), nil }
 	}

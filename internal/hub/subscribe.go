@@ -98,6 +98,9 @@ func (n *Node) trySubscribe(c *Conn, name string, req *subscribeRequest) *subErr
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.gone {
+		return nil // torn down meanwhile: nothing to join
+	}
 	if existing := c.subs[name]; existing != nil {
 		// Idempotent re-subscribe: re-authorised above; answer with the
 		// current state, keep the original member data, no member events.
@@ -294,6 +297,7 @@ func (n *Node) leave(c *Conn, cs *chanSub) {
 func (n *Node) leaveAll(c *Conn) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gone = true
 	for _, cs := range c.subs {
 		n.leave(c, cs)
 	}

@@ -62,6 +62,10 @@ func (n *Node) signin(c *Conn, f *protocol.Frame) {
 	}
 
 	c.mu.Lock()
+	if c.gone {
+		c.mu.Unlock()
+		return
+	}
 	if c.userID != "" && c.userID != id {
 		c.mu.Unlock()
 		c.closeWith(protocol.CodeUnauthorized, "Socket is already signed in as another user")

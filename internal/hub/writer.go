@@ -75,9 +75,7 @@ func (c *Conn) flush() {
 				// The reader has torn down and left the socket to us.
 				c.nc.Close()
 			case closing:
-				// The close frame is out; give the peer a moment to answer
-				// it, then the reader ends and tears the connection down.
-				c.nc.SetReadDeadline(time.Now().Add(closeGrace))
+				c.closeSent()
 			}
 			return
 		}
@@ -89,8 +87,16 @@ func (c *Conn) flush() {
 		c.wmu.Unlock()
 
 		c.nc.SetWriteDeadline(time.Now().Add(c.node.opts.WriteTimeout))
-		bufs := batch // WriteTo consumes its receiver
-		if _, err := bufs.WriteTo(c.nc); err != nil {
+		var err error
+		if len(batch) == 1 {
+			// A plain write: writev would make the runtime keep an iovec
+			// array per socket for the connection's lifetime.
+			_, err = c.nc.Write(batch[0])
+		} else {
+			bufs := batch // WriteTo consumes its receiver
+			_, err = bufs.WriteTo(c.nc)
+		}
+		if err != nil {
 			c.wmu.Lock()
 			c.dead, c.writing, c.closing = true, false, true
 			c.pending, c.pendingBytes = nil, 0
