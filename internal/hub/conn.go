@@ -71,11 +71,6 @@ type memberRef struct {
 // SocketID returns the connection's socket id.
 func (c *Conn) SocketID() string { return c.socketID }
 
-// sendControl queues a control frame (pong) outside the byte budget logic.
-func (c *Conn) sendControl(op byte, payload []byte) {
-	c.send(controlFrame(op, payload))
-}
-
 func (c *Conn) touch() { c.lastActivity.Store(time.Now().UnixNano()) }
 
 // teardown runs once when the connection ends, from whichever path saw
