@@ -17,3 +17,15 @@ func TestPublicChannelRoundTrip(t *testing.T) {
 	}
 	c.expectRaw(`{"event":"update","channel":"news","data":"{\"a\":1}"}`)
 }
+
+// With no app configured the server generates one, so a bare start works.
+func TestGeneratesAppWhenNoneConfigured(t *testing.T) {
+	srv, err := New(mustConfig(t, map[string]string{"APP_PORT": "0", "SERVER_PORT": "0"}), discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := srv.Apps.All()
+	if len(all) != 1 || len(all[0].Secret) != 64 || !all[0].Enabled {
+		t.Fatalf("generated apps: %+v", all)
+	}
+}

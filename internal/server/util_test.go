@@ -1,11 +1,14 @@
 package server
 
 import (
+	"log/slog"
+
 	"bytes"
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/pushi-io/pushi/internal/config"
 	"io"
 	"net/http"
 	"net/url"
@@ -233,3 +236,14 @@ func mustJSON(t testing.TB, v any) string {
 }
 
 func url1(k, v string) url.Values { return url.Values{k: {v}} }
+
+func mustConfig(t testing.TB, vars map[string]string) *config.Config {
+	t.Helper()
+	cfg, err := config.Load(nil, func(k string) string { return vars[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

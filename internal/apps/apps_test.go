@@ -1,0 +1,101 @@
+package apps
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseAppsDefaultsAndMerge(t *testing.T) {
+	list, err := ParseApps([]byte(`{"apps":[{"id":"1","key":"k","secret":"s","client_events":true,"limits":{"client_event_rate":3}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := list[0]
+	if !a.Enabled || !a.ClientEvents || a.CacheTTLS != 1800 || a.Limits.ClientEventRate != 3 || a.Limits.MaxEventBytes != 10240 || a.Name != "1" {
+		t.Fatalf("defaults not merged: %+v", a)
+	}
+	if _, err := ParseApps([]byte(`[{"id":"2","key":"k2","secret":"s"}]`)); err != nil {
+		t.Fatalf("bare array: %v", err)
+	}
+}
+
+func TestParseAppsRefusesTyposAndBadValues(t *testing.T) {
+	for _, doc := range []string{
+		`{"apps":[{"id":"1","key":"k","secret":"s","clientevents":true}]}`,
+		`{"apps":[{"id":"1","key":"k","secret":"s","limits":{"max_evnt_bytes":1}}]}`,
+		`{"aps":[]}`,
+		`{"apps":[{"id":"1","key":"k","secret":"s","enabled":"yes"}]}`,
+	} {
+		if _, err := ParseApps([]byte(doc)); err == nil {
+			t.Errorf("accepted %s", doc)
+		}
+	}
+	for _, a := range []App{
+		{ID: "bad id", Key: "k", Secret: "s"},
+		{ID: "1", Key: "k/x", Secret: "s"},
+		{ID: "1", Key: "k", Secret: ""},
+	} {
+		a.Limits, a.UserAuthTimeoutS, a.CacheTTLS = DefaultLimits(), 30, 1800
+		if err := a.Validate(); err == nil {
+			t.Errorf("valid: %+v", a)
+		}
+	}
+	bad := Defaults()
+	bad.ID, bad.Key, bad.Secret = "1", "k", "s"
+	bad.Limits.MaxEventBytes = 0
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "max_event_bytes") {
+		t.Errorf("zero limit: %v", err)
+	}
+}
+
+func TestRegistry(t *testing.T) {
+	a, b := Generate("a"), Generate("b")
+	if len(a.ID) != 9 || len(a.Key) != 20 || len(a.Secret) != 64 || a.ID == b.ID {
+		t.Fatalf("generated %+v", a)
+	}
+	r, err := NewStatic([]App{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ByKey(a.Key).ID != a.ID || r.ByID(b.ID).Key != b.Key || r.ByKey("nope") != nil {
+		t.Fatal("lookups")
+	}
+	if _, err := NewStatic([]App{a, a}); err == nil {
+		t.Fatal("duplicate id accepted")
+	}
+	c := b
+	c.ID = "123"
+	if _, err := NewStatic([]App{b, c}); err == nil {
+		t.Fatal("duplicate key accepted")
+	}
+	changed := a
+	changed.Key = "other"
+	if err := r.Put(changed); err == nil {
+		t.Fatal("key change accepted")
+	}
+}
+
+func TestSecretsDuringRotation(t *testing.T) {
+	a := Defaults()
+	a.Secret, a.PreviousSecret = "new", "old"
+	now := time.Now()
+	a.PreviousValidUntil = now.Add(time.Hour)
+	if got := a.Secrets(now); len(got) != 2 || got[0] != "new" {
+		t.Fatalf("in grace: %v", got)
+	}
+	if got := a.Secrets(now.Add(2 * time.Hour)); len(got) != 1 {
+		t.Fatalf("after grace: %v", got)
+	}
+}
+
+func TestOriginAllowed(t *testing.T) {
+	a := Defaults()
+	if !a.OriginAllowed("https://x") {
+		t.Fatal("empty list must allow all")
+	}
+	a.AllowedOrigins = []string{"https://good"}
+	if a.OriginAllowed("https://evil") || !a.OriginAllowed("https://good") {
+		t.Fatal("allow-list")
+	}
+}

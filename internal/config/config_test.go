@@ -1,0 +1,62 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(nil, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.API.Addr() != "127.0.0.1:8080" || c.WebSocket.Addr() != "127.0.0.1:9090" || c.SharedListener() {
+		t.Fatalf("listeners %s %s", c.API.Addr(), c.WebSocket.Addr())
+	}
+	if c.ActivityTimeout != 120*time.Second || c.PongTimeout != 30*time.Second || c.MaxMessageBytes != 65536 {
+		t.Fatalf("timeouts/limits %+v", c)
+	}
+}
+
+func TestFlagsBeatEnvironment(t *testing.T) {
+	c, err := Load([]string{"-app-port", "7000", "-server-port", "7000"}, env(map[string]string{"APP_PORT": "1", "SERVER_PORT": "2", "SERVER_SSL": "yes", "SERVER_SSL_KEY": "/dev/null", "SERVER_SSL_CER": "/dev/null", "APP_SSL": "true", "APP_SSL_KEY": "/dev/null", "APP_SSL_CER": "/dev/null"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.API.Port != 7000 || !c.SharedListener() || !c.WebSocket.TLS {
+		t.Fatalf("got %+v", c)
+	}
+}
+
+func TestInvalidValuesNameTheVariable(t *testing.T) {
+	cases := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"APP_PORT": "http"}, "APP_PORT"},
+		{map[string]string{"SERVER_PORT": "70000"}, "SERVER_PORT"},
+		{map[string]string{"SERVER_SSL": "maybe"}, "SERVER_SSL"},
+		{map[string]string{"SERVER_SSL": "1"}, "SERVER_SSL_KEY"},
+		{map[string]string{"APP_SSL": "1", "APP_SSL_KEY": "/no/such/key", "APP_SSL_CER": "/dev/null"}, "APP_SSL_KEY"},
+		{map[string]string{"PUSHI_APP_KEY": "k"}, "PUSHI_APP_SECRET"},
+		{map[string]string{"PUSHI_ACTIVITY_TIMEOUT": "0"}, "PUSHI_ACTIVITY_TIMEOUT"},
+		{map[string]string{"PUSHI_QUEUE_BYTES": "-1"}, "PUSHI_QUEUE_BYTES"},
+		{map[string]string{"PUSHI_PATH_PREFIX": "pusher/"}, "PUSHI_PATH_PREFIX"},
+		{map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
+		{map[string]string{"APP_PORT": "9090", "APP_SSL": "1", "APP_SSL_KEY": "/dev/null", "APP_SSL_CER": "/dev/null"}, "must agree"},
+	}
+	for _, tc := range cases {
+		_, err := Load(nil, env(tc.env))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want it to mention %s", tc.env, err, tc.want)
+		}
+	}
+	// Several problems are reported together.
+	_, err := Load(nil, env(map[string]string{"APP_PORT": "x", "SERVER_PORT": "y"}))
+	if err == nil || !strings.Contains(err.Error(), "APP_PORT") || !strings.Contains(err.Error(), "SERVER_PORT") {
+		t.Fatalf("joined errors: %v", err)
+	}
+}
