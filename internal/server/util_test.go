@@ -1,15 +1,13 @@
 package server
 
 import (
-	"log/slog"
-
 	"bytes"
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"github.com/pushi-io/pushi/internal/config"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushi-io/pushi/internal/config"
 	"github.com/pushi-io/pushi/internal/protocol"
 	"github.com/pushi-io/pushi/internal/signature"
 )
