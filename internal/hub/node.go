@@ -40,14 +40,15 @@ func DefaultOptions() Options {
 // connections, keeps the local hub, and exchanges messages with the other
 // nodes through the broker.
 type Node struct {
-	opts   Options
-	log    *slog.Logger
-	apps   apps.Registry
-	state  presence.Store
-	broker broker.Broker
-	hub    *Hub
-	ids    *protocol.SocketIDs
-	poll   *poller // nil where the OS has none: reader goroutines then
+	opts    Options
+	log     *slog.Logger
+	apps    apps.Registry
+	state   presence.Store
+	broker  broker.Broker
+	hub     *Hub
+	ids     *protocol.SocketIDs
+	poll    *poller // nil where the OS has none: reader goroutines then
+	writers *writerPool
 
 	conns     sync.Map // *Conn → struct{}: every open local connection
 	connCount atomic.Int64
@@ -84,6 +85,7 @@ func NewNode(opts Options, registry apps.Registry, state presence.Store, newBrok
 		return nil, err
 	}
 	n.poll = p
+	n.writers = newWriterPool()
 	if newBroker == nil {
 		newBroker = func(h broker.Handler) (broker.Broker, error) { return broker.NewMemory(h), nil }
 	}

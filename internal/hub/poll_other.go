@@ -2,6 +2,8 @@
 
 package hub
 
+import "syscall"
+
 // poller is Linux-only; elsewhere every connection has a reader goroutine.
 type poller struct{}
 
@@ -10,3 +12,9 @@ func newPoller() (*poller, error) { return nil, nil }
 func (p *poller) add(*Conn) bool { return false }
 func (p *poller) remove(*Conn)   {}
 func (c *Conn) onReadable()      {}
+
+// flushNonBlocking is never reached without a poller (raw is nil).
+func (c *Conn) flushNonBlocking(batch [][]byte, iov []syscall.Iovec) ([][]byte, []syscall.Iovec) {
+	c.flush()
+	return batch, iov
+}

@@ -2,6 +2,8 @@ package hub
 
 import (
 	"net"
+	"runtime"
+	"syscall"
 	"time"
 
 	"github.com/pushi-io/pushi/internal/protocol"
@@ -56,34 +58,62 @@ func (c *Conn) queueCloseLocked(code int, message string) {
 func (c *Conn) kickLocked() {
 	if !c.writing {
 		c.writing = true
-		go c.flush()
+		c.node.writers.schedule(c)
 	}
 }
 
-// flush writes everything pending in one writev per round (net.Buffers), so
-// a burst of frames costs one syscall, until the queue is empty.
+// takeLocked moves everything pending into batch and returns it.
+func (c *Conn) takeLocked(batch [][]byte) [][]byte {
+	batch = append(batch[:0], c.pending...)
+	clear(c.pending)
+	c.pending = c.pending[:0]
+	c.pendingBytes = 0
+	return batch
+}
+
+// idleLocked ends a flush round with an empty queue; it returns what to do
+// with the socket once the lock is released.
+func (c *Conn) idleLocked() (closeNow, closeSent bool) {
+	c.writing = false
+	return c.dead, c.closing && !c.dead
+}
+
+func (c *Conn) afterIdle(closeNow, closeSent bool) {
+	switch {
+	case closeNow:
+		c.nc.Close() // the reader has torn down and left the socket to us
+	case closeSent:
+		c.closeSent()
+	}
+}
+
+// writeFailed drops a connection whose socket write failed or stalled.
+func (c *Conn) writeFailed() {
+	c.wmu.Lock()
+	c.dead, c.writing, c.closing = true, false, true
+	c.pending, c.pendingBytes = nil, 0
+	c.wmu.Unlock()
+	if c.pollID != 0 {
+		c.teardown() // no reader goroutine will notice the closed socket
+		return
+	}
+	c.nc.Close() // unblocks the reader, which tears down
+}
+
+// flush is the blocking write path: it writes everything pending in one
+// writev per round (net.Buffers), under a write deadline, until the queue
+// is empty. It serves TLS connections and sockets whose buffer is full.
 func (c *Conn) flush() {
 	var batch net.Buffers
 	for {
 		c.wmu.Lock()
 		if len(c.pending) == 0 {
-			c.writing = false
-			closing, dead := c.closing, c.dead
+			closeNow, sent := c.idleLocked()
 			c.wmu.Unlock()
-			switch {
-			case dead:
-				// The reader has torn down and left the socket to us.
-				c.nc.Close()
-			case closing:
-				c.closeSent()
-			}
+			c.afterIdle(closeNow, sent)
 			return
 		}
-		batch = append(batch[:0], c.pending...)
-		clear(c.pending)
-		c.pending = c.pending[:0]
-		n := c.pendingBytes
-		c.pendingBytes = 0
+		batch = c.takeLocked(batch)
 		c.wmu.Unlock()
 
 		c.nc.SetWriteDeadline(time.Now().Add(c.node.opts.WriteTimeout))
@@ -97,18 +127,59 @@ func (c *Conn) flush() {
 			_, err = bufs.WriteTo(c.nc)
 		}
 		if err != nil {
-			c.wmu.Lock()
-			c.dead, c.writing, c.closing = true, false, true
-			c.pending, c.pendingBytes = nil, 0
-			c.wmu.Unlock()
-			c.nc.Close() // unblocks the reader, which tears down
+			c.writeFailed()
 			return
 		}
-		c.node.metrics.bytesOut.Add(uint64(n))
-		c.node.metrics.framesOut.Add(uint64(len(batch)))
+		c.countOut(batch)
 		clear(batch)
 	}
 }
 
+func (c *Conn) countOut(batch [][]byte) {
+	n := 0
+	for _, b := range batch {
+		n += len(b)
+	}
+	c.node.metrics.bytesOut.Add(uint64(n))
+	c.node.metrics.framesOut.Add(uint64(len(batch)))
+}
+
 // closeGrace is how long a closing connection waits for the peer's close frame.
 const closeGrace = 2 * time.Second
+
+// writerPool flushes plain-TCP connections from a few long-lived
+// goroutines with non-blocking writes: no goroutine is started per
+// delivery and no write deadline is armed per flush. A socket whose kernel
+// buffer is full, and every TLS connection, is handed to its own blocking
+// flush goroutine instead, so one slow peer never stalls a worker.
+type writerPool struct{ queue chan *Conn }
+
+func newWriterPool() *writerPool {
+	p := &writerPool{queue: make(chan *Conn, 1<<16)}
+	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
+		go p.run()
+	}
+	return p
+}
+
+// schedule never blocks: with the queue full, the connection gets its own
+// flush goroutine.
+func (p *writerPool) schedule(c *Conn) {
+	if c.raw == nil {
+		go c.flush()
+		return
+	}
+	select {
+	case p.queue <- c:
+	default:
+		go c.flush()
+	}
+}
+
+func (p *writerPool) run() {
+	var batch [][]byte
+	var iov []syscall.Iovec
+	for c := range p.queue {
+		batch, iov = c.flushNonBlocking(batch, iov)
+	}
+}
