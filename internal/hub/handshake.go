@@ -32,11 +32,12 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var pending []byte // bytes the client sent right behind its handshake
-	if n := rw.Reader.Buffered(); n > 0 {
-		b, _ := rw.Reader.Peek(n)
+	if k := rw.Reader.Buffered(); k > 0 {
+		b, _ := rw.Reader.Peek(k)
 		pending = append([]byte(nil), b...)
 	}
 	c := &Conn{node: n, app: app, socketID: n.ids.Next(), nc: nc, subs: map[string]*chanSub{}}
+	polled := n.poll.prepare(c)
 	n.metrics.connsAccepted.Add(1)
 	n.conns.Store(c, struct{}{})
 	n.log.Debug("connection open", "app", app.ID, "socket_id", c.socketID,
@@ -53,8 +54,13 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.teardown()
 		return
 	}
-	if !n.poll.add(c) {
+	if !polled {
 		go c.readLoop(nil)
+		return
+	}
+	if err := n.poll.arm(c); err != nil {
+		n.log.Error("epoll registration failed", "err", err)
+		c.teardown()
 	}
 }
 

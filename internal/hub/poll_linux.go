@@ -29,11 +29,13 @@ func newPoller() (*poller, error) {
 	return p, nil
 }
 
-// add registers c; false means c must use a reader goroutine instead.
-func (p *poller) add(c *Conn) bool {
+// prepare readies c for poll mode; false means c needs a reader goroutine
+// (TLS and other wrapped connections). It runs before c is visible to any
+// other goroutine, so raw and pollID are never written concurrently.
+func (p *poller) prepare(c *Conn) bool {
 	sc, ok := c.nc.(syscall.Conn)
 	if !ok {
-		return false // TLS and other wrapped connections
+		return false
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
@@ -41,13 +43,17 @@ func (p *poller) add(c *Conn) bool {
 	}
 	c.raw = raw
 	c.pollID = p.nextID.Add(1)
+	return true
+}
+
+// arm starts watching a prepared connection.
+func (p *poller) arm(c *Conn) error {
 	p.conns.Store(c.pollID, c)
 	if err := p.ctl(c, syscall.EPOLL_CTL_ADD); err != nil {
 		p.conns.Delete(c.pollID)
-		c.pollID, c.raw = 0, nil
-		return false
+		return err
 	}
-	return true
+	return nil
 }
 
 func (p *poller) ctl(c *Conn, op int) error {

@@ -9,9 +9,10 @@ type poller struct{}
 
 func newPoller() (*poller, error) { return nil, nil }
 
-func (p *poller) add(*Conn) bool { return false }
-func (p *poller) remove(*Conn)   {}
-func (c *Conn) onReadable()      {}
+func (p *poller) prepare(*Conn) bool { return false }
+func (p *poller) arm(*Conn) error    { return nil }
+func (p *poller) remove(*Conn)       {}
+func (c *Conn) onReadable()          {}
 
 // flushNonBlocking is never reached without a poller (raw is nil).
 func (c *Conn) flushNonBlocking(batch [][]byte, iov []syscall.Iovec) ([][]byte, []syscall.Iovec) {
