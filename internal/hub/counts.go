@@ -71,9 +71,13 @@ func (t *countThrottle) changed(app *apps.App, ch protocol.Channel, count int) {
 func (t *countThrottle) flush(app *apps.App, channel string) {
 	counts, err := t.node.state.Channel(context.Background(), app.ID, channel)
 	t.mu.Lock()
-	if st := t.last[chanKey{app.ID, channel}]; st != nil {
+	k := chanKey{app.ID, channel}
+	if st := t.last[k]; st != nil {
 		st.pending = false
 		st.sentAt = time.Now()
+		if err == nil && counts.Subscriptions <= countCoalesceAbove {
+			delete(t.last, k) // back to immediate frames; forget the window
+		}
 	}
 	t.mu.Unlock()
 	if err == nil && counts.Subscriptions > 0 {

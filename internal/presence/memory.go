@@ -21,9 +21,10 @@ type Memory struct {
 }
 
 type memShard struct {
-	mu       sync.Mutex
-	channels map[chanKey]*memChannel
-	cache    map[chanKey]CachedEvent
+	mu        sync.Mutex
+	channels  map[chanKey]*memChannel
+	cache     map[chanKey]CachedEvent
+	cacheSets uint64
 }
 
 type chanKey struct{ app, channel string }
@@ -244,6 +245,16 @@ func (s *Memory) SetCache(_ context.Context, app, channel string, ev CachedEvent
 	sh := s.shard(app, channel)
 	sh.mu.Lock()
 	sh.cache[chanKey{app, channel}] = ev
+	if sh.cacheSets++; sh.cacheSets%1024 == 0 {
+		// Expired slots of channels nobody reads again would stay forever;
+		// an occasional sweep bounds them at no cost per event.
+		now := s.now()
+		for k, e := range sh.cache {
+			if !now.Before(e.Expires) {
+				delete(sh.cache, k)
+			}
+		}
+	}
 	sh.mu.Unlock()
 	return nil
 }
@@ -262,4 +273,15 @@ func (s *Memory) Cache(_ context.Context, app, channel string) (CachedEvent, boo
 		return CachedEvent{}, false, nil
 	}
 	return ev, true, nil
+}
+
+// CacheSlots counts the stored cache slots, expired ones included.
+func (s *Memory) CacheSlots() int {
+	n := 0
+	for i := range s.shards {
+		s.shards[i].mu.Lock()
+		n += len(s.shards[i].cache)
+		s.shards[i].mu.Unlock()
+	}
+	return n
 }
