@@ -9,15 +9,10 @@ import (
 // go back to the front of the queue for the blocking path.
 func (c *Conn) flushNonBlocking(batch [][]byte, iov []syscall.Iovec) ([][]byte, []syscall.Iovec) {
 	for {
-		c.wmu.Lock()
-		if len(c.pending) == 0 {
-			closeNow, sent := c.idleLocked()
-			c.wmu.Unlock()
-			c.afterIdle(closeNow, sent)
+		var ok bool
+		if batch, ok = c.nextBatch(batch); !ok {
 			return batch, iov
 		}
-		batch = c.takeLocked(batch)
-		c.wmu.Unlock()
 
 		var written int
 		var err error
@@ -34,11 +29,7 @@ func (c *Conn) flushNonBlocking(batch [][]byte, iov []syscall.Iovec) ([][]byte, 
 			err = cerr
 		}
 		clear(iov)
-		total := 0
-		for _, b := range batch {
-			total += len(b)
-		}
-		if written == total {
+		if written == batchBytes(batch) {
 			c.countOut(batch)
 			clear(batch)
 			continue
@@ -52,12 +43,8 @@ func (c *Conn) flushNonBlocking(batch [][]byte, iov []syscall.Iovec) ([][]byte, 
 		// anything queued meanwhile and let a blocking flush finish it.
 		rest := remainder(batch, written)
 		c.wmu.Lock()
-		n := 0
-		for _, b := range rest {
-			n += len(b)
-		}
 		c.pending = append(rest, c.pending...)
-		c.pendingBytes += n
+		c.pendingBytes += batchBytes(rest)
 		c.wmu.Unlock()
 		clear(batch)
 		go c.flush()

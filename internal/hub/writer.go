@@ -62,29 +62,28 @@ func (c *Conn) kickLocked() {
 	}
 }
 
-// takeLocked moves everything pending into batch and returns it.
-func (c *Conn) takeLocked(batch [][]byte) [][]byte {
+// nextBatch moves everything pending into batch. With nothing pending it
+// ends the flush round (and finishes a close) and returns false.
+func (c *Conn) nextBatch(batch [][]byte) ([][]byte, bool) {
+	c.wmu.Lock()
+	if len(c.pending) == 0 {
+		c.writing = false
+		closeNow, closeSent := c.dead, c.closing && !c.dead
+		c.wmu.Unlock()
+		switch {
+		case closeNow:
+			c.nc.Close() // the reader has torn down and left the socket to us
+		case closeSent:
+			c.closeSent()
+		}
+		return batch, false
+	}
 	batch = append(batch[:0], c.pending...)
 	clear(c.pending)
 	c.pending = c.pending[:0]
 	c.pendingBytes = 0
-	return batch
-}
-
-// idleLocked ends a flush round with an empty queue; it returns what to do
-// with the socket once the lock is released.
-func (c *Conn) idleLocked() (closeNow, closeSent bool) {
-	c.writing = false
-	return c.dead, c.closing && !c.dead
-}
-
-func (c *Conn) afterIdle(closeNow, closeSent bool) {
-	switch {
-	case closeNow:
-		c.nc.Close() // the reader has torn down and left the socket to us
-	case closeSent:
-		c.closeSent()
-	}
+	c.wmu.Unlock()
+	return batch, true
 }
 
 // writeFailed drops a connection whose socket write failed or stalled.
@@ -106,15 +105,10 @@ func (c *Conn) writeFailed() {
 func (c *Conn) flush() {
 	var batch net.Buffers
 	for {
-		c.wmu.Lock()
-		if len(c.pending) == 0 {
-			closeNow, sent := c.idleLocked()
-			c.wmu.Unlock()
-			c.afterIdle(closeNow, sent)
+		var ok bool
+		if batch, ok = c.nextBatch(batch); !ok {
 			return
 		}
-		batch = c.takeLocked(batch)
-		c.wmu.Unlock()
 
 		c.nc.SetWriteDeadline(time.Now().Add(c.node.opts.WriteTimeout))
 		var err error
@@ -136,12 +130,16 @@ func (c *Conn) flush() {
 }
 
 func (c *Conn) countOut(batch [][]byte) {
+	c.node.metrics.bytesOut.Add(uint64(batchBytes(batch)))
+	c.node.metrics.framesOut.Add(uint64(len(batch)))
+}
+
+func batchBytes(batch [][]byte) int {
 	n := 0
 	for _, b := range batch {
 		n += len(b)
 	}
-	c.node.metrics.bytesOut.Add(uint64(n))
-	c.node.metrics.framesOut.Add(uint64(len(batch)))
+	return n
 }
 
 // closeGrace is how long a closing connection waits for the peer's close frame.

@@ -89,19 +89,24 @@ type wsClient struct {
 // dial opens a raw connection to path (e.g. "/app/key-basic?protocol=7").
 func (s *testServer) dial(t testing.TB, path string, header http.Header) *wsClient {
 	t.Helper()
-	d := ws.Dialer{Header: ws.HandshakeHeaderHTTP(header), Timeout: 5 * time.Second}
-	conn, br, _, err := d.Dial(context.Background(), s.wsURL+path)
+	return dialWith(t, ws.Dialer{Header: ws.HandshakeHeaderHTTP(header), Timeout: 5 * time.Second}, s.wsURL+path)
+}
+
+// dialWith opens a raw client with a given dialer (TLS, socket options).
+func dialWith(t testing.TB, d ws.Dialer, url string) *wsClient {
+	t.Helper()
+	conn, br, _, err := d.Dial(context.Background(), url)
 	if err != nil {
-		t.Fatalf("dial %s: %v", path, err)
+		t.Fatalf("dial %s: %v", url, err)
 	}
+	t.Cleanup(func() { conn.Close() })
 	c := &wsClient{t: t, conn: conn, rw: conn}
-	if br != nil {
+	if br != nil { // the dialer's buffer may already hold frames
 		c.rw = struct {
 			io.Reader
 			io.Writer
 		}{br, conn}
 	}
-	t.Cleanup(func() { conn.Close() })
 	return c
 }
 

@@ -1,9 +1,7 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
-	"io"
 	"net"
 	"strings"
 	"syscall"
@@ -166,18 +164,5 @@ func (s *testServer) dialSmallBuffer(t testing.TB, path string, rcvbuf int) *wsC
 		}
 		return serr
 	}}
-	d := ws.Dialer{Timeout: 5 * time.Second, NetDial: nd.DialContext}
-	conn, br, _, err := d.Dial(context.Background(), s.wsURL+path)
-	if err != nil {
-		t.Fatalf("dial %s: %v", path, err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	c := &wsClient{t: t, conn: conn, rw: conn}
-	if br != nil {
-		c.rw = struct {
-			io.Reader
-			io.Writer
-		}{br, conn}
-	}
-	return c
+	return dialWith(t, ws.Dialer{Timeout: 5 * time.Second, NetDial: nd.DialContext}, s.wsURL+path)
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -9,7 +8,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"io"
 	"math/big"
 	"net"
 	"os"
@@ -47,19 +45,7 @@ func writeSelfSigned(t *testing.T) (certFile, keyFile string) {
 func TestTLSWebSocketUsesReaderGoroutine(t *testing.T) {
 	cert, key := writeSelfSigned(t)
 	s := startServer(t, map[string]string{"SERVER_HOST": "127.0.0.2", "SERVER_SSL": "1", "SERVER_SSL_CER": cert, "SERVER_SSL_KEY": key})
-	d := ws.Dialer{Timeout: 5 * time.Second, TLSConfig: &tls.Config{InsecureSkipVerify: true}}
-	conn, br, _, err := d.Dial(context.Background(), "wss://"+s.Addr("ws").String()+"/app/key-basic?protocol=7")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	c := &wsClient{t: t, conn: conn, rw: conn}
-	if br != nil {
-		c.rw = struct {
-			io.Reader
-			io.Writer
-		}{br, conn}
-	}
+	c := dialWith(t, ws.Dialer{Timeout: 5 * time.Second, TLSConfig: &tls.Config{InsecureSkipVerify: true}}, "wss://"+s.Addr("ws").String()+"/app/key-basic?protocol=7")
 	c.expectEvent("pusher:connection_established")
 	c.sendText(`{"event":"pusher:ping","data":{}}`)
 	c.expectRaw(`{"event":"pusher:pong","data":"{}"}`)
