@@ -1,0 +1,40 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// Connections that vanish (no close frame, some mid-frame) are torn down:
+// the node forgets them and the channels they held are vacated.
+func TestAbruptDisconnectsAreTornDown(t *testing.T) {
+	s := startServer(t, nil)
+	var clients []*wsClient
+	for i := 0; i < 200; i++ {
+		c := s.connect(t, "key-basic")
+		c.subscribe(fmt.Sprintf("gone-%d", i%10), nil)
+		clients = append(clients, c)
+	}
+	if got := s.Node.Connections(); got != 200 {
+		t.Fatalf("connections = %d", got)
+	}
+	for i, c := range clients {
+		if i%2 == 0 {
+			c.conn.Write([]byte{0x81, 0xfe, 0x00}) // half a frame header, then gone
+		}
+		c.conn.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Node.Connections() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := s.Node.Connections(); got != 0 {
+		t.Fatalf("%d connections still registered", got)
+	}
+	chans, err := s.Node.State().Channels(context.Background(), "100001", "gone-")
+	if err != nil || len(chans) != 0 {
+		t.Fatalf("channels still occupied: %v %v", chans, err)
+	}
+}
