@@ -113,8 +113,9 @@ func (n *Node) trySubscribe(c *Conn, name string, req *subscribeRequest) *subErr
 	}
 	ctx := context.Background()
 	first := false
+	var stored presence.Member
 	if member != nil {
-		first, err = n.state.AddMember(ctx, app.ID, name, c.socketID, presence.Member{UserID: member.userID, RawID: member.rawID, Info: member.info}, app.Limits.PresenceMaxMembers)
+		stored, first, err = n.state.AddMember(ctx, app.ID, name, c.socketID, presence.Member{UserID: member.userID, RawID: member.rawID, Info: member.info}, app.Limits.PresenceMaxMembers)
 		if errors.Is(err, presence.ErrFull) {
 			return errFull
 		}
@@ -129,12 +130,9 @@ func (n *Node) trySubscribe(c *Conn, name string, req *subscribeRequest) *subErr
 	}
 	cs := &chanSub{ch: ch, sub: &Subscription{conn: c, socketID: c.socketID}}
 	if member != nil {
-		cs.member = &memberRef{userID: member.userID, rawID: member.rawID}
-		if !first {
-			// The user is already a member: the JSON type first supplied
-			// for its id is the one shown on client events (protocol.md §7.3).
-			cs.member.rawID = n.storedRawID(app.ID, name, member.userID, member.rawID)
-		}
+		// The id type the user's first connection supplied is the one shown
+		// on client events (protocol.md §7.3).
+		cs.member = &memberRef{userID: member.userID, rawID: stored.RawID}
 	}
 	c.subs[name] = cs
 	if ch.Kind != protocol.Public && ch.Kind != protocol.ServerToUser {
@@ -156,20 +154,6 @@ func (n *Node) trySubscribe(c *Conn, name string, req *subscribeRequest) *subErr
 	}
 	n.counts.changed(app, ch, count)
 	return nil
-}
-
-// storedRawID returns the id as the user's first connection supplied it.
-func (n *Node) storedRawID(app, channel, userID string, fallback json.RawMessage) json.RawMessage {
-	members, err := n.state.Members(context.Background(), app, channel)
-	if err != nil {
-		return fallback
-	}
-	for _, m := range members {
-		if m.UserID == userID && len(m.RawID) > 0 {
-			return m.RawID
-		}
-	}
-	return fallback
 }
 
 // succeededFrame builds subscription_succeeded with the channel's current

@@ -127,22 +127,22 @@ func (s *Memory) Channels(_ context.Context, app, prefix string) (map[string]Cou
 	return out, nil
 }
 
-func (s *Memory) AddMember(_ context.Context, app, channel, conn string, m Member, maxMembers int) (bool, error) {
+func (s *Memory) AddMember(_ context.Context, app, channel, conn string, m Member, maxMembers int) (Member, bool, error) {
 	sh := s.shard(app, channel)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	c := sh.channel(chanKey{app, channel}, true)
 	if mm := c.members[m.UserID]; mm != nil {
 		mm.conns[conn] = struct{}{}
-		return false, nil
+		return mm.m, false, nil
 	}
 	if len(c.members) >= maxMembers {
 		sh.dropIfEmpty(chanKey{app, channel}, c)
-		return false, ErrFull
+		return Member{}, false, ErrFull
 	}
 	c.members[m.UserID] = &memMember{m: m, conns: map[string]struct{}{conn: {}}}
 	c.order = append(c.order, m.UserID)
-	return true, nil
+	return m, true, nil
 }
 
 func (s *Memory) RemoveMember(_ context.Context, app, channel, conn, userID string) (Member, bool, error) {

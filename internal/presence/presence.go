@@ -49,10 +49,11 @@ type Store interface {
 	// Channels lists occupied channels whose name starts with prefix.
 	Channels(ctx context.Context, app, prefix string) (map[string]Counts, error)
 
-	// AddMember adds conn as a connection of m.UserID. first reports that
-	// the user was not a member before. A new user beyond maxMembers gets
-	// ErrFull; the info of the user's first live connection is kept.
-	AddMember(ctx context.Context, app, channel, conn string, m Member, maxMembers int) (first bool, err error)
+	// AddMember adds conn as a connection of m.UserID and returns the
+	// member as stored: the id type and info of the user's first live
+	// connection win. first reports that the user was not a member before.
+	// A new user beyond maxMembers gets ErrFull.
+	AddMember(ctx context.Context, app, channel, conn string, m Member, maxMembers int) (stored Member, first bool, err error)
 	// RemoveMember removes conn; last reports that the user has no
 	// connection left in the channel. The returned member is the stored one.
 	RemoveMember(ctx context.Context, app, channel, conn, userID string) (m Member, last bool, err error)

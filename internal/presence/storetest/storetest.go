@@ -52,23 +52,26 @@ func Run(t *testing.T, newStore func(t *testing.T) presence.Store) {
 	})
 	t.Run("presence members", func(t *testing.T) {
 		s := newStore(t)
-		first, err := s.AddMember(ctx, "a", "presence-r", "1.1", presence.Member{UserID: "10", RawID: json.RawMessage(`10`), Info: json.RawMessage(`{"n":"first"}`)}, 2)
+		_, first, err := s.AddMember(ctx, "a", "presence-r", "1.1", presence.Member{UserID: "10", RawID: json.RawMessage(`10`), Info: json.RawMessage(`{"n":"first"}`)}, 2)
 		if err != nil || !first {
 			t.Fatalf("first join: %v %v", first, err)
 		}
 		// Same user, second socket: not first, and the first info is kept.
-		first, _ = s.AddMember(ctx, "a", "presence-r", "1.2", presence.Member{UserID: "10", RawID: json.RawMessage(`"10"`), Info: json.RawMessage(`{"n":"second"}`)}, 2)
+		stored, first, _ := s.AddMember(ctx, "a", "presence-r", "1.2", presence.Member{UserID: "10", RawID: json.RawMessage(`"10"`), Info: json.RawMessage(`{"n":"second"}`)}, 2)
 		if first {
 			t.Fatal("second socket of the same user reported first")
 		}
-		if _, err := s.AddMember(ctx, "a", "presence-r", "1.3", member("u2"), 2); err != nil {
+		if string(stored.RawID) != "10" || string(stored.Info) != `{"n":"first"}` {
+			t.Fatalf("second socket got %+v, want the first connection's member", stored)
+		}
+		if _, _, err := s.AddMember(ctx, "a", "presence-r", "1.3", member("u2"), 2); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.AddMember(ctx, "a", "presence-r", "1.4", member("u3"), 2); !errors.Is(err, presence.ErrFull) {
+		if _, _, err := s.AddMember(ctx, "a", "presence-r", "1.4", member("u3"), 2); !errors.Is(err, presence.ErrFull) {
 			t.Fatalf("third user over limit 2: %v", err)
 		}
 		// An existing user may add sockets even when full.
-		if _, err := s.AddMember(ctx, "a", "presence-r", "1.5", member("u2"), 2); err != nil {
+		if _, _, err := s.AddMember(ctx, "a", "presence-r", "1.5", member("u2"), 2); err != nil {
 			t.Fatalf("existing user on a full channel: %v", err)
 		}
 		ms, _ := s.Members(ctx, "a", "presence-r")
