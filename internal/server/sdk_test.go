@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"testing"
 
 	"github.com/pushi-io/pushi/sdk/pushi"
+	"golang.org/x/crypto/nacl/secretbox"
 )
 
 // TestOwnSDKAgainstServer drives every SDK call against a real server.
@@ -110,5 +112,40 @@ func TestOwnSDKAgainstServer(t *testing.T) {
 	var perr *pushi.Error
 	if err := bad.TriggerEvent(ctx, "x", "d", "e"); !asError(err, &perr) || perr.Status != 401 {
 		t.Fatalf("wrong secret: %v", err)
+	}
+}
+
+// The SDK encrypts for private-encrypted- channels; the server forwards the
+// envelope untouched and the shared secret from AuthorizeChannel opens it.
+func TestOwnSDKEncryptedChannel(t *testing.T) {
+	s := startServer(t, nil)
+	sdk := pushi.New("100001", "key-basic", "secret-basic", pushi.WithBaseURL(s.apiURL), pushi.WithEncryptionMasterKey(masterKeyB64))
+	c := s.connect(t, "key-basic")
+	body, err := sdk.AuthorizeChannel(c.socketID, "private-encrypted-own", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var auth struct {
+		Auth         string `json:"auth"`
+		SharedSecret string `json:"shared_secret"`
+	}
+	json.Unmarshal(body, &auth)
+	c.subscribe("private-encrypted-own", map[string]any{"auth": auth.Auth})
+	if err := sdk.TriggerEvent(context.Background(), "private-encrypted-own", map[string]string{"m": "hi"}, "secret"); err != nil {
+		t.Fatal(err)
+	}
+	var env struct{ Nonce, Ciphertext string }
+	if err := json.Unmarshal([]byte(c.expectEvent("secret").dataString(t)), &env); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := base64.StdEncoding.DecodeString(auth.SharedSecret)
+	nonce, _ := base64.StdEncoding.DecodeString(env.Nonce)
+	box, _ := base64.StdEncoding.DecodeString(env.Ciphertext)
+	var k [32]byte
+	var n [24]byte
+	copy(k[:], key)
+	copy(n[:], nonce)
+	if plain, ok := secretbox.Open(nil, box, &n, &k); !ok || string(plain) != `{"m":"hi"}` {
+		t.Fatalf("decrypted %q ok=%v", plain, ok)
 	}
 }

@@ -1,8 +1,12 @@
 package pushi
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
+
+	"golang.org/x/crypto/nacl/secretbox"
 )
 
 // channelAuth is the body an authorization endpoint returns to pusher-js.
@@ -56,6 +60,29 @@ func channelSignature(secret, socketID, channel, channelData string) string {
 		msg += ":" + channelData
 	}
 	return hmacHex(secret, msg)
+}
+
+// encrypt seals data for an encrypted channel with NaCl secretbox under the
+// channel's shared secret and a random nonce, in the envelope pusher-js
+// decrypts: {"nonce":base64,"ciphertext":base64}.
+func (c *Client) encrypt(channel, data string) (string, error) {
+	secret, err := c.sharedSecret(channel)
+	if err != nil {
+		return "", err
+	}
+	var key [32]byte
+	raw, _ := base64.StdEncoding.DecodeString(secret)
+	copy(key[:], raw)
+	var nonce [24]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return "", err
+	}
+	box := secretbox.Seal(nil, []byte(data), &nonce, &key)
+	env, err := json.Marshal(map[string]string{
+		"nonce":      base64.StdEncoding.EncodeToString(nonce[:]),
+		"ciphertext": base64.StdEncoding.EncodeToString(box),
+	})
+	return string(env), err
 }
 
 // sharedSecret derives a channel's decryption key as every official SDK does:

@@ -2,6 +2,7 @@ package pushi
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/nacl/secretbox"
 )
 
 var ctx = context.Background()
@@ -469,13 +472,16 @@ func TestRejectedBeforeSending(t *testing.T) {
 		"bad socket id":            trig(Event{Channel: "c", Name: "e", SocketID: "1.2.3"}),
 		"socket id no digits":      trig(Event{Channel: "c", Name: "e", SocketID: "."}),
 		"unencodable data":         trig(Event{Channel: "c", Name: "e", Data: make(chan int)}),
-		"encrypted plaintext":      trig(Event{Channel: "private-encrypted-x", Name: "e", Data: map[string]int{"a": 1}}),
-		"encrypted in multi":       trig(Event{Channels: []string{"a", "private-encrypted-x"}, Name: "e", Data: "plain"}),
-		"empty batch":              batch(nil),
-		"11 batch items":           batch(tenPlusOne),
-		"batch item two channels":  batch([]Event{{Channels: []string{"a", "b"}, Name: "e"}}),
-		"batch item bad name":      batch([]Event{{Channel: "a", Name: "e"}, {Channel: "b", Name: "pusher:x"}}),
-		"batch item no channel":    batch([]Event{{Name: "e"}}),
+		"encrypted without a key": func() error {
+			_, err := f.client().Trigger(ctx, Event{Channel: "private-encrypted-x", Name: "e", Data: map[string]int{"a": 1}})
+			return err
+		},
+		"encrypted in multi":      trig(Event{Channels: []string{"a", "private-encrypted-x"}, Name: "e", Data: "plain"}),
+		"empty batch":             batch(nil),
+		"11 batch items":          batch(tenPlusOne),
+		"batch item two channels": batch([]Event{{Channels: []string{"a", "b"}, Name: "e"}}),
+		"batch item bad name":     batch([]Event{{Channel: "a", Name: "e"}, {Channel: "b", Name: "pusher:x"}}),
+		"batch item no channel":   batch([]Event{{Name: "e"}}),
 		"channels info no prefix": func() error {
 			_, err := c.Channels(ctx, ChannelsQuery{Info: []string{"user_count"}})
 			return err
@@ -512,6 +518,41 @@ func TestRejectedBeforeSending(t *testing.T) {
 	}
 	if n := len(f.requests()); n != 0 {
 		t.Errorf("server saw %d requests, want 0", n)
+	}
+}
+
+// With a master key, data for an encrypted channel is sealed under the
+// shared secret that AuthorizeChannel gives pusher-js.
+func TestTriggerEncryptsWithMasterKey(t *testing.T) {
+	f := newFakeServer(t, 200, `{}`)
+	c := f.client(WithEncryptionMasterKey(testMasterKey))
+	if err := c.TriggerEvent(ctx, "private-encrypted-x", map[string]int{"a": 1}, "e"); err != nil {
+		t.Fatal(err)
+	}
+	var body struct{ Data string }
+	json.Unmarshal(f.only().Body, &body)
+	var env struct{ Nonce, Ciphertext string }
+	if err := json.Unmarshal([]byte(body.Data), &env); err != nil || env.Nonce == "" {
+		t.Fatalf("not an envelope: %q", body.Data)
+	}
+	authBody, err := c.AuthorizeChannel("1.2", "private-encrypted-x", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var auth struct {
+		SharedSecret string `json:"shared_secret"`
+	}
+	json.Unmarshal(authBody, &auth)
+	var key [32]byte
+	var nonce [24]byte
+	k, _ := base64.StdEncoding.DecodeString(auth.SharedSecret)
+	n, _ := base64.StdEncoding.DecodeString(env.Nonce)
+	box, _ := base64.StdEncoding.DecodeString(env.Ciphertext)
+	copy(key[:], k)
+	copy(nonce[:], n)
+	plain, ok := secretbox.Open(nil, box, &nonce, &key)
+	if !ok || string(plain) != `{"a":1}` {
+		t.Fatalf("decrypted %q, ok=%v", plain, ok)
 	}
 }
 

@@ -12,8 +12,9 @@
 // server would refuse with 400 is rejected before anything is sent, with a
 // *ValidationError; a refusal from the server is returned as an *Error.
 //
-// The package uses the standard library only. It does not encrypt event data
-// for private-encrypted- channels (that needs NaCl secretbox, which the
-// standard library lacks); it does hand out the per-channel shared secret that
-// pusher-js needs to decrypt, so data encrypted elsewhere can be published.
+// With WithEncryptionMasterKey, events on a private-encrypted- channel are
+// encrypted with NaCl secretbox under the channel's shared secret (the one
+// AuthorizeChannel hands to pusher-js), exactly as the official SDKs do; such
+// a channel is triggered alone. Data that already is a {"nonce","ciphertext"}
+// envelope is sent as it is.
 package pushi

@@ -41,7 +41,7 @@ func (c *Client) Trigger(ctx context.Context, ev Event) (*TriggerResult, error) 
 	if err != nil {
 		return nil, err
 	}
-	body, err := buildEvent(ev, channels)
+	body, err := c.buildEvent(ev, channels)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +70,7 @@ func (c *Client) TriggerBatch(ctx context.Context, events []Event) (*BatchResult
 		if len(channels) != 1 {
 			return nil, fmt.Errorf("batch[%d]: %w", i, invalid("channel", "a batch item takes exactly one channel"))
 		}
-		if batch[i], err = buildEvent(ev, channels); err != nil {
+		if batch[i], err = c.buildEvent(ev, channels); err != nil {
 			return nil, fmt.Errorf("batch[%d]: %w", i, err)
 		}
 		batch[i].Channel = channels[0]
@@ -103,8 +103,9 @@ func eventChannels(ev Event) ([]string, error) {
 	return channels, nil
 }
 
-// buildEvent validates everything but the channels and encodes the data.
-func buildEvent(ev Event, channels []string) (*eventBody, error) {
+// buildEvent validates everything but the channels and encodes the data,
+// encrypting it for a private-encrypted- channel.
+func (c *Client) buildEvent(ev Event, channels []string) (*eventBody, error) {
 	if err := validEventName(ev.Name); err != nil {
 		return nil, err
 	}
@@ -118,8 +119,16 @@ func buildEvent(ev Event, channels []string) (*eventBody, error) {
 		return nil, err
 	}
 	for _, ch := range channels {
-		if isEncrypted(ch) && !isEnvelope(data) {
-			return nil, invalid("data", "%q is end-to-end encrypted: publish a {\"nonce\",\"ciphertext\"} envelope, this SDK does not encrypt", ch)
+		if !isEncrypted(ch) || isEnvelope(data) {
+			continue
+		}
+		// Data is encrypted with one channel's key, so an encrypted channel
+		// is triggered alone (as the official SDKs require).
+		if len(channels) > 1 {
+			return nil, invalid("channels", "%q is end-to-end encrypted: trigger it alone", ch)
+		}
+		if data, err = c.encrypt(ch, data); err != nil {
+			return nil, err
 		}
 	}
 	return &eventBody{
