@@ -1,13 +1,11 @@
 package server
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"testing"
 
 	pusher "github.com/pusher/pusher-http-go/v5"
-	"golang.org/x/crypto/nacl/secretbox"
 )
 
 // These tests drive the server with the official Go server SDK,
@@ -164,13 +162,7 @@ func TestGoSDKUserAuthAndSendToUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var signin struct {
-		Auth     string `json:"auth"`
-		UserData string `json:"user_data"`
-	}
-	json.Unmarshal(resp, &signin)
-	c.send("pusher:signin", map[string]any{"auth": signin.Auth, "user_data": signin.UserData})
-	f := c.expectEvent("pusher:signin_success")
+	f := c.signinWith(resp)
 	if !strings.Contains(f.raw, `"user_data":`) {
 		t.Fatalf("signin_success: %s", f.raw)
 	}
@@ -204,19 +196,8 @@ func TestGoSDKEncryptedChannel(t *testing.T) {
 	}
 	f := c.expectEvent("secret")
 	// The server forwards the SDK's envelope untouched; decrypt it as pusher-js would.
-	var env struct{ Nonce, Ciphertext string }
-	if err := json.Unmarshal([]byte(f.dataString(t)), &env); err != nil {
-		t.Fatalf("envelope: %v", err)
+	if plain := openEnvelope(t, auth.SharedSecret, f.dataString(t)); plain != `{"msg":"hi"}` {
+		t.Fatalf("decrypted %q", plain)
 	}
-	key, _ := base64.StdEncoding.DecodeString(auth.SharedSecret)
-	nonce, _ := base64.StdEncoding.DecodeString(env.Nonce)
-	box, _ := base64.StdEncoding.DecodeString(env.Ciphertext)
-	var k [32]byte
-	var n [24]byte
-	copy(k[:], key)
-	copy(n[:], nonce)
-	plain, ok := secretbox.Open(nil, box, &n, &k)
-	if !ok || string(plain) != `{"msg":"hi"}` {
-		t.Fatalf("decrypted %q ok=%v", plain, ok)
-	}
+
 }

@@ -2,12 +2,10 @@ package server
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"testing"
 
 	"github.com/pushi-io/pushi/sdk/pushi"
-	"golang.org/x/crypto/nacl/secretbox"
 )
 
 // TestOwnSDKAgainstServer drives every SDK call against a real server.
@@ -81,17 +79,11 @@ func TestOwnSDKAgainstServer(t *testing.T) {
 	}
 
 	// Sign-in, sendToUser, terminate.
-	var signin struct {
-		Auth     string `json:"auth"`
-		UserData string `json:"user_data"`
-	}
 	body, err = sdk.AuthenticateUser(b.socketID, pushi.User{ID: "u9"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	json.Unmarshal(body, &signin)
-	b.send("pusher:signin", map[string]any{"auth": signin.Auth, "user_data": signin.UserData})
-	b.expectEvent("pusher:signin_success")
+	b.signinWith(body)
 	b.subscribe("#server-to-user-u9", map[string]any{"auth": ""})
 	if err := sdk.SendToUser(ctx, "u9", "hi", "note"); err != nil {
 		t.Fatal(err)
@@ -134,18 +126,7 @@ func TestOwnSDKEncryptedChannel(t *testing.T) {
 	if err := sdk.TriggerEvent(context.Background(), "private-encrypted-own", map[string]string{"m": "hi"}, "secret"); err != nil {
 		t.Fatal(err)
 	}
-	var env struct{ Nonce, Ciphertext string }
-	if err := json.Unmarshal([]byte(c.expectEvent("secret").dataString(t)), &env); err != nil {
-		t.Fatal(err)
-	}
-	key, _ := base64.StdEncoding.DecodeString(auth.SharedSecret)
-	nonce, _ := base64.StdEncoding.DecodeString(env.Nonce)
-	box, _ := base64.StdEncoding.DecodeString(env.Ciphertext)
-	var k [32]byte
-	var n [24]byte
-	copy(k[:], key)
-	copy(n[:], nonce)
-	if plain, ok := secretbox.Open(nil, box, &n, &k); !ok || string(plain) != `{"m":"hi"}` {
-		t.Fatalf("decrypted %q ok=%v", plain, ok)
+	if plain := openEnvelope(t, auth.SharedSecret, c.expectEvent("secret").dataString(t)); plain != `{"m":"hi"}` {
+		t.Fatalf("decrypted %q", plain)
 	}
 }

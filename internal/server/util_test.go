@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"crypto/md5"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"github.com/pushi-io/pushi/internal/config"
 	"github.com/pushi-io/pushi/internal/protocol"
 	"github.com/pushi-io/pushi/internal/signature"
+	"golang.org/x/crypto/nacl/secretbox"
 )
 
 func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }
@@ -246,3 +248,40 @@ func mustConfig(t testing.TB, vars map[string]string) *config.Config {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// signinWith sends pusher:signin with an auth endpoint's JSON answer
+// ({"auth","user_data"}) and returns the signin_success frame.
+func (c *wsClient) signinWith(authJSON []byte) frame {
+	c.t.Helper()
+	var signin struct {
+		Auth     string `json:"auth"`
+		UserData string `json:"user_data"`
+	}
+	if err := json.Unmarshal(authJSON, &signin); err != nil {
+		c.t.Fatal(err)
+	}
+	c.send("pusher:signin", map[string]any{"auth": signin.Auth, "user_data": signin.UserData})
+	return c.expectEvent("pusher:signin_success")
+}
+
+// openEnvelope decrypts a {"nonce","ciphertext"} event as pusher-js does,
+// with the base64 shared secret an auth endpoint returned.
+func openEnvelope(t testing.TB, sharedSecret, data string) string {
+	t.Helper()
+	var env struct{ Nonce, Ciphertext string }
+	if err := json.Unmarshal([]byte(data), &env); err != nil {
+		t.Fatalf("not an envelope: %q", data)
+	}
+	key, _ := base64.StdEncoding.DecodeString(sharedSecret)
+	nonce, _ := base64.StdEncoding.DecodeString(env.Nonce)
+	box, _ := base64.StdEncoding.DecodeString(env.Ciphertext)
+	var k [32]byte
+	var n [24]byte
+	copy(k[:], key)
+	copy(n[:], nonce)
+	plain, ok := secretbox.Open(nil, box, &n, &k)
+	if !ok {
+		t.Fatalf("envelope does not open with the shared secret")
+	}
+	return string(plain)
+}
