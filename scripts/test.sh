@@ -25,7 +25,14 @@ step "go test (race detector)"
 go test -race -count=1 ./...
 
 step "fuzz (each target for $FUZZTIME)"
-fuzz() { go test -run '^$' -fuzz "^$2\$" -fuzztime "$FUZZTIME" "$1" >/dev/null && echo "ok $2"; }
+fuzz() {
+  local out
+  if out=$(go test -run '^$' -fuzz "^$2\$" -fuzztime "$FUZZTIME" "$1" 2>&1); then
+    echo "ok $2"
+  else
+    printf '%s\n' "$out" | tail -40; echo "FAIL $2"; return 1
+  fi
+}
 fuzz ./internal/protocol FuzzDecodeFrame
 fuzz ./internal/signature FuzzVerify
 fuzz ./internal/hub FuzzHandleMessage

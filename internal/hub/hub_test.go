@@ -32,6 +32,7 @@ func testNode(t testing.TB) (*Node, *apps.App) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(n.Close)
 	return n, reg.ByID("1")
 }
 

@@ -181,3 +181,29 @@ func (n *Node) CloseAll(code int, message string, window time.Duration) {
 		c.closeWith(code, message)
 	}
 }
+
+// WaitClosed waits until every local connection has ended or ctx ends,
+// and reports whether none is left.
+func (n *Node) WaitClosed(ctx context.Context) bool {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for n.connCount.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+	return true
+}
+
+// Close ends whatever connections remain without a goodbye and stops the
+// poller and the writer pool. Call CloseAll and WaitClosed first to let
+// clients hear why they are being dropped.
+func (n *Node) Close() {
+	n.conns.Range(func(k, _ any) bool { k.(*Conn).teardown(); return true })
+	if n.poll != nil {
+		n.poll.stop()
+	}
+	n.writers.stop()
+}

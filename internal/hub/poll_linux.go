@@ -13,8 +13,10 @@ import (
 // goroutine; EPOLLONESHOT guarantees one handler per connection at a time.
 type poller struct {
 	epfd   int
+	wake   [2]int   // pipe registered under poll id 0: writing to it stops loop
 	conns  sync.Map // poll id → *Conn
 	nextID atomic.Uint64
+	done   chan struct{}
 }
 
 const pollEvents = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT
@@ -24,9 +26,29 @@ func newPoller() (*poller, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &poller{epfd: fd}
+	p := &poller{epfd: fd, done: make(chan struct{})}
+	// Closing an epoll fd does not wake a blocked epoll_wait, so stop
+	// is signalled through a pipe watched like any connection.
+	if err := syscall.Pipe2(p.wake[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+		syscall.Close(fd)
+		return nil, err
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN}
+	if err := syscall.EpollCtl(fd, syscall.EPOLL_CTL_ADD, p.wake[0], &ev); err != nil {
+		syscall.Close(fd)
+		syscall.Close(p.wake[0])
+		syscall.Close(p.wake[1])
+		return nil, err
+	}
 	go p.loop()
 	return p, nil
+}
+
+// stop ends the loop and releases the epoll and pipe fds. Connections
+// still registered are the caller's to close.
+func (p *poller) stop() {
+	syscall.Write(p.wake[1], []byte{0})
+	<-p.done
 }
 
 // prepare readies c for poll mode; false means c needs a reader goroutine
@@ -69,6 +91,12 @@ func (p *poller) remove(c *Conn) {
 }
 
 func (p *poller) loop() {
+	defer func() {
+		syscall.Close(p.epfd)
+		syscall.Close(p.wake[0])
+		syscall.Close(p.wake[1])
+		close(p.done)
+	}()
 	events := make([]syscall.EpollEvent, 256)
 	for {
 		n, err := syscall.EpollWait(p.epfd, events, -1)
@@ -80,6 +108,9 @@ func (p *poller) loop() {
 		}
 		for i := 0; i < n; i++ {
 			id := uint64(uint32(events[i].Fd)) | uint64(uint32(events[i].Pad))<<32
+			if id == 0 {
+				return
+			}
 			if v, ok := p.conns.Load(id); ok {
 				go v.(*Conn).onReadable()
 			}

@@ -12,6 +12,7 @@ func newPoller() (*poller, error) { return nil, nil }
 func (p *poller) prepare(*Conn) bool { return false }
 func (p *poller) arm(*Conn) error    { return nil }
 func (p *poller) remove(*Conn)       {}
+func (p *poller) stop()              {}
 func (c *Conn) onReadable()          {}
 
 // flushNonBlocking is never reached without a poller (raw is nil).

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+
+	"github.com/pushi-io/pushi/internal/apps"
 )
 
 // recordConn is a net.Conn that records what the server writes.
@@ -63,6 +65,10 @@ func (r *recordConn) frames(t *testing.T, want int) []string {
 
 func recordedConn(t *testing.T) (*Conn, *recordConn) {
 	n, app := testNode(t)
+	return recordedConnOn(n, app)
+}
+
+func recordedConnOn(n *Node, app *apps.App) (*Conn, *recordConn) {
 	rc := &recordConn{}
 	c := &Conn{node: n, app: app, socketID: "1.1", nc: rc, subs: map[string]*chanSub{}}
 	c.timer = time.NewTimer(time.Hour)
@@ -147,8 +153,11 @@ func FuzzConsume(f *testing.F) {
 	f.Add(clientFrame(ws.OpText, true, `{"event":"pusher:ping"}`), uint16(3))
 	f.Add(append(clientFrame(ws.OpText, false, `{"ev`), clientFrame(ws.OpContinuation, true, `ent":"x"}`)...), uint16(7))
 	f.Add([]byte{0x81, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, uint16(1))
+	// One node for every input: a node owns an epoll fd, workers and a
+	// queue, and a node per input once exhausted the fuzz worker.
+	n, app := testNode(f)
 	f.Fuzz(func(t *testing.T, data []byte, split uint16) {
-		c, _ := recordedConn(t)
+		c, _ := recordedConnOn(n, app)
 		cut := int(split) % (len(data) + 1)
 		if c.consume(data[:cut]) {
 			c.consume(data[cut:])
@@ -156,5 +165,6 @@ func FuzzConsume(f *testing.F) {
 		if max := c.node.opts.MaxMessageBytes + 14; len(c.in.partial) > max || len(c.in.msg) > max {
 			t.Fatalf("buffers grew past the limit: %d/%d", len(c.in.partial), len(c.in.msg))
 		}
+		n.leaveAll(c)
 	})
 }

@@ -150,10 +150,13 @@ const closeGrace = 2 * time.Second
 // delivery and no write deadline is armed per flush. A socket whose kernel
 // buffer is full, and every TLS connection, is handed to its own blocking
 // flush goroutine instead, so one slow peer never stalls a worker.
-type writerPool struct{ queue chan *Conn }
+type writerPool struct {
+	queue chan *Conn
+	done  chan struct{}
+}
 
 func newWriterPool() *writerPool {
-	p := &writerPool{queue: make(chan *Conn, 1<<16)}
+	p := &writerPool{queue: make(chan *Conn, 1<<16), done: make(chan struct{})}
 	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
 		go p.run()
 	}
@@ -177,7 +180,16 @@ func (p *writerPool) schedule(c *Conn) {
 func (p *writerPool) run() {
 	var batch [][]byte
 	var iov []syscall.Iovec
-	for c := range p.queue {
-		batch, iov = c.flushNonBlocking(batch, iov)
+	for {
+		select {
+		case c := <-p.queue:
+			batch, iov = c.flushNonBlocking(batch, iov)
+		case <-p.done:
+			return
+		}
 	}
 }
+
+// stop ends the workers; a later schedule still works, on a flush goroutine
+// per connection, because the queue is never closed.
+func (p *writerPool) stop() { close(p.done) }

@@ -160,5 +160,11 @@ func (s *Server) Shutdown(ctx context.Context, window time.Duration) error {
 		}
 	}
 	s.Node.CloseAll(protocol.CodeReconnectNow, "Server is shutting down, reconnect", window)
+	// A peer that never answers our close frame is dropped after the
+	// close grace anyway, so waiting longer than that gains nothing.
+	waitCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	s.Node.WaitClosed(waitCtx)
+	cancel()
+	s.Node.Close()
 	return errors.Join(errs...)
 }
