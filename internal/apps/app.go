@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/big"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -55,22 +56,56 @@ type App struct {
 	PreviousSecret     string    `json:"-"`
 	PreviousValidUntil time.Time `json:"-"`
 
-	Name                       string   `json:"name"`
-	Enabled                    bool     `json:"enabled"`
-	MaxConnections             int      `json:"max_connections"`
-	AllowedOrigins             []string `json:"allowed_origins"`
-	ClientEvents               bool     `json:"client_events"`
-	SubscriptionCount          bool     `json:"subscription_count"`
-	Watchlist                  bool     `json:"watchlist"`
-	UserAuthenticationRequired bool     `json:"user_authentication_required"`
-	UserAuthTimeoutS           int      `json:"user_auth_timeout_s"`
-	CacheTTLS                  int      `json:"cache_ttl_s"`
-	Limits                     Limits   `json:"limits"`
+	Name                       string      `json:"name"`
+	Enabled                    bool        `json:"enabled"`
+	MaxConnections             int         `json:"max_connections"`
+	AllowedOrigins             []string    `json:"allowed_origins"`
+	ClientEvents               bool        `json:"client_events"`
+	SubscriptionCount          bool        `json:"subscription_count"`
+	Watchlist                  bool        `json:"watchlist"`
+	UserAuthenticationRequired bool        `json:"user_authentication_required"`
+	UserAuthTimeoutS           int         `json:"user_auth_timeout_s"`
+	CacheTTLS                  int         `json:"cache_ttl_s"`
+	Limits                     Limits      `json:"limits"`
+	Persistence                Persistence `json:"persistence"`
+}
+
+// Persistence decides what is stored and for how long (pushi.md §5.1, §5.5).
+type Persistence struct {
+	Default             bool     `json:"default"`
+	Prefixes            []string `json:"prefixes"`
+	ClientEvents        string   `json:"client_events"` // "none", "peer" or "all"
+	MaxEventsPerChannel int      `json:"max_events_per_channel"`
+	MaxAgeS             int      `json:"max_age_s"`
+	InboxMaxPerUser     int      `json:"inbox_max_per_user"`
+	InboxOnSubscribe    int      `json:"inbox_on_subscribe"`
+	ReadMax             int      `json:"read_max"`
+}
+
+// DefaultPersistence is pushi.md §5.1's default: nothing persisted unless
+// asked, peer-channel client events stored.
+func DefaultPersistence() Persistence {
+	return Persistence{ClientEvents: "peer", Prefixes: []string{}, MaxEventsPerChannel: 1000, MaxAgeS: 2592000,
+		InboxMaxPerUser: 1000, InboxOnSubscribe: 10, ReadMax: 100}
+}
+
+// PersistTrigger decides whether an HTTP trigger on channel is stored: the
+// request's own persist flag, else a matching prefix, else the default.
+func (p *Persistence) PersistTrigger(channel string, explicit *bool) bool {
+	if explicit != nil {
+		return *explicit
+	}
+	for _, prefix := range p.Prefixes {
+		if strings.HasPrefix(channel, prefix) {
+			return true
+		}
+	}
+	return p.Default
 }
 
 // Defaults returns an app with every setting at its documented default.
 func Defaults() App {
-	return App{Enabled: true, UserAuthTimeoutS: 30, CacheTTLS: 1800, Limits: DefaultLimits(), AllowedOrigins: []string{}}
+	return App{Enabled: true, UserAuthTimeoutS: 30, CacheTTLS: 1800, Limits: DefaultLimits(), AllowedOrigins: []string{}, Persistence: DefaultPersistence()}
 }
 
 // Secrets lists the secrets valid at now, current first.
@@ -118,6 +153,16 @@ func (a *App) Validate() error {
 		if v <= 0 {
 			return fmt.Errorf("app %s: limits.%s must be > 0", a.ID, name)
 		}
+	}
+	p := a.Persistence
+	if p.ClientEvents != "none" && p.ClientEvents != "peer" && p.ClientEvents != "all" {
+		return fmt.Errorf("app %s: persistence.client_events must be \"none\", \"peer\" or \"all\"", a.ID)
+	}
+	if p.MaxEventsPerChannel <= 0 || p.MaxAgeS <= 0 || p.InboxMaxPerUser <= 0 || p.InboxOnSubscribe < 0 || p.ReadMax <= 0 {
+		return fmt.Errorf("app %s: persistence caps must be > 0 (inbox_on_subscribe >= 0)", a.ID)
+	}
+	if l.MaxFollowsPerUser <= 0 {
+		return fmt.Errorf("app %s: limits.max_follows_per_user must be > 0", a.ID)
 	}
 	if l.MaxBackendEventsPerS < 0 || a.MaxConnections < 0 || a.UserAuthTimeoutS <= 0 || a.CacheTTLS <= 0 {
 		return fmt.Errorf("app %s: max_connections, max_backend_events_per_s must be >= 0; user_auth_timeout_s, cache_ttl_s > 0", a.ID)

@@ -11,6 +11,7 @@ import (
 	"github.com/pushi-io/pushi/internal/broker"
 	"github.com/pushi-io/pushi/internal/presence"
 	"github.com/pushi-io/pushi/internal/protocol"
+	"github.com/pushi-io/pushi/internal/store"
 )
 
 // Options are the node-wide connection settings.
@@ -23,6 +24,9 @@ type Options struct {
 	PathPrefix      string        // mount prefix stripped before /app/{key}
 	MaxConnections  int           // node capacity, 0 = unlimited (4100)
 	Logger          *slog.Logger
+	// Store holds follows and persisted events (pushi.md §3-§7). nil turns
+	// the store-backed features off (hub unit tests).
+	Store store.Store
 }
 
 // DefaultOptions mirror pusher-js's defaults (activity 120 s, pong 30 s).
