@@ -33,6 +33,8 @@ type Config struct {
 
 	AppID, AppKey, AppSecret string // default app (PUSHI_APP_*)
 	AppsFile                 string
+	AdminToken               string // app management bearer token; "" = generated and stored
+	DBPath                   string // embedded SQLite store file (PUSHI_DB)
 
 	ActivityTimeout time.Duration
 	PongTimeout     time.Duration
@@ -98,6 +100,8 @@ func (c *Config) settings() []setting {
 		{"PUSHI_APP_KEY", "app-key", "", "default app key", str(&c.AppKey)},
 		{"PUSHI_APP_SECRET", "app-secret", "", "default app secret", str(&c.AppSecret)},
 		{"PUSHI_APPS_FILE", "apps-file", "", "JSON file of apps and their settings", str(&c.AppsFile)},
+		{"PUSHI_DB", "db", "./pushi.db", "file of the embedded SQLite store (created with its directory if missing)", nonEmpty(&c.DBPath)},
+		{"PUSHI_ADMIN_TOKEN", "admin-token", "", "bearer token of the app management API; generated, stored and logged once when unset", adminToken(&c.AdminToken)},
 		{"PUSHI_ACTIVITY_TIMEOUT", "activity-timeout", "120", "seconds of inbound silence before pusher:ping", seconds(&c.ActivityTimeout)},
 		{"PUSHI_PONG_TIMEOUT", "pong-timeout", "30", "seconds to wait for a pong before closing 4201", seconds(&c.PongTimeout)},
 		{"PUSHI_MAX_MESSAGE_BYTES", "max-message-bytes", "65536", "largest inbound WebSocket message (close 1009)", positive(&c.MaxMessageBytes)},
@@ -180,6 +184,27 @@ func nonNegative(p *int) func(string) error {
 			return fmt.Errorf("%q is not a non-negative integer", v)
 		}
 		*p = n
+		return nil
+	}
+}
+
+func nonEmpty(p *string) func(string) error {
+	return func(v string) error {
+		if v == "" {
+			return errors.New("must not be empty")
+		}
+		*p = v
+		return nil
+	}
+}
+
+// adminToken refuses guessable tokens: the token guards every app's secrets.
+func adminToken(p *string) func(string) error {
+	return func(v string) error {
+		if v != "" && len(v) < 16 {
+			return errors.New("must be at least 16 characters (or unset, to generate one)")
+		}
+		*p = v
 		return nil
 	}
 }

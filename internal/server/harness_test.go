@@ -43,7 +43,7 @@ func startServer(t testing.TB, env map[string]string) *testServer {
 	if err := writeFile(appsFile, testAppsJSON); err != nil {
 		t.Fatal(err)
 	}
-	vars := map[string]string{"APP_PORT": "0", "SERVER_PORT": "0", "SERVER_HOST": "127.0.0.1", "PUSHI_APPS_FILE": appsFile}
+	vars := map[string]string{"APP_PORT": "0", "SERVER_PORT": "0", "SERVER_HOST": "127.0.0.1", "PUSHI_APPS_FILE": appsFile, "PUSHI_DB": dir + "/pushi.db"}
 	for k, v := range env {
 		vars[k] = v
 	}

@@ -19,6 +19,8 @@ import (
 	"github.com/pushi-io/pushi/internal/hub"
 	"github.com/pushi-io/pushi/internal/presence"
 	"github.com/pushi-io/pushi/internal/protocol"
+	"github.com/pushi-io/pushi/internal/store"
+	"github.com/pushi-io/pushi/internal/store/sqlite"
 )
 
 // Version is set at build time with -ldflags "-X …server.Version=…".
@@ -31,6 +33,7 @@ type Server struct {
 	Apps    *apps.Static
 	Node    *hub.Node
 	API     *api.API
+	Store   store.Store
 	servers []*http.Server
 	addrs   map[string]net.Addr // "api", "ws" → bound address
 }
@@ -45,6 +48,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	st, err := sqlite.Open(cfg.DBPath)
+	if err != nil {
+		return nil, fmt.Errorf("PUSHI_DB: %w", err)
+	}
 	opts := hub.DefaultOptions()
 	opts.ActivityTimeout = cfg.ActivityTimeout
 	opts.PongTimeout = cfg.PongTimeout
@@ -53,12 +60,14 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	opts.MaxConnections = cfg.MaxConnections
 	opts.PathPrefix = cfg.PathPrefix
 	opts.Logger = log
+	opts.Store = st
 	node, err := hub.NewNode(opts, registry, presence.NewMemory(), nil)
 	if err != nil {
+		st.Close()
 		return nil, err
 	}
 	a := api.New(api.Options{PathPrefix: cfg.PathPrefix, Version: Version, Logger: log}, registry, node)
-	return &Server{cfg: cfg, log: log, Apps: registry, Node: node, API: a, addrs: map[string]net.Addr{}}, nil
+	return &Server{cfg: cfg, log: log, Apps: registry, Node: node, API: a, Store: st, addrs: map[string]net.Addr{}}, nil
 }
 
 // loadApps collects the default app and the apps file; with neither, it
@@ -166,5 +175,8 @@ func (s *Server) Shutdown(ctx context.Context, window time.Duration) error {
 	s.Node.WaitClosed(waitCtx)
 	cancel()
 	s.Node.Close()
+	if err := s.Store.Close(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }

@@ -19,6 +19,7 @@ var (
 	ErrConflict       = errors.New("store: conflict") // unique id, key or name taken
 	ErrTooManyFollows = errors.New("store: follow limit reached")
 	ErrUnavailable    = errors.New("store: unavailable") // wraps backend outages: answer 503
+	ErrInvalidCursor  = errors.New("store: invalid cursor")
 )
 
 // Event is one persisted record (pushi.md §5.2).
