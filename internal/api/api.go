@@ -16,6 +16,7 @@ import (
 	"github.com/pushi-io/pushi/internal/apps"
 	"github.com/pushi-io/pushi/internal/hub"
 	"github.com/pushi-io/pushi/internal/signature"
+	"github.com/pushi-io/pushi/internal/store"
 )
 
 // MaxBody is the largest accepted request body (protocol.md §14: 1 MiB).
@@ -27,6 +28,10 @@ type Options struct {
 	Version    string
 	Logger     *slog.Logger
 	Now        func() time.Time
+	// Store and AdminToken enable app management (admin.go); with an
+	// empty token every admin request is refused.
+	Store      store.Store
+	AdminToken string
 }
 
 // API is the REST listener's handler.
@@ -36,6 +41,7 @@ type API struct {
 	node     *hub.Node
 	mux      *http.ServeMux
 	limiters sync.Map // app id → *rateLimiter (max_backend_events_per_s)
+	admin    admin
 }
 
 // New builds the API and its routes.
@@ -60,6 +66,8 @@ func (a *API) routes() {
 	a.mux.Handle("/apps/{app_id}/channels/{channel}/users", a.signed(methods{http.MethodGet: a.channelUsers}))
 	a.mux.Handle("/apps/{app_id}/channels/{channel}/events", a.signed(methods{http.MethodPost: a.triggerLegacy}))
 	a.mux.Handle("/apps/{app_id}/users/{user_id}/terminate_connections", a.signed(methods{http.MethodPost: a.terminate}))
+	a.followRoutes()
+	a.adminRoutes()
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Unknown route "+r.URL.Path)
 	})

@@ -47,7 +47,9 @@ func DefaultLimits() Limits {
 }
 
 // App is one tenant. Apps are immutable values once registered: a change
-// replaces the whole *App in the registry, so readers never lock.
+// replaces the whole *App in the registry, so readers never lock. Its JSON
+// is the apps-file and storage form and holds the write-only keys; the
+// management API shows View instead.
 type App struct {
 	ID     string `json:"id"`
 	Key    string `json:"key"`
@@ -68,6 +70,13 @@ type App struct {
 	CacheTTLS                  int         `json:"cache_ttl_s"`
 	Limits                     Limits      `json:"limits"`
 	Persistence                Persistence `json:"persistence"`
+
+	Webhooks        []Webhook `json:"webhooks"`
+	WebhookBatching bool      `json:"webhook_batching"`
+	Handlers        Handlers  `json:"handlers"`
+	WebPush         WebPush   `json:"web_push"`
+	APN             *APN      `json:"apn"`      // nil: no APNs
+	SMTPURL         *string   `json:"smtp_url"` // nil: the SMTP environment
 }
 
 // Persistence decides what is stored and for how long (pushi.md §5.1, §5.5).
@@ -105,7 +114,9 @@ func (p *Persistence) PersistTrigger(channel string, explicit *bool) bool {
 
 // Defaults returns an app with every setting at its documented default.
 func Defaults() App {
-	return App{Enabled: true, UserAuthTimeoutS: 30, CacheTTLS: 1800, Limits: DefaultLimits(), AllowedOrigins: []string{}, Persistence: DefaultPersistence()}
+	return App{Enabled: true, UserAuthTimeoutS: 30, CacheTTLS: 1800, Limits: DefaultLimits(), AllowedOrigins: []string{}, Persistence: DefaultPersistence(),
+		Webhooks: []Webhook{}, Handlers: Handlers{Enabled: true},
+		WebPush: WebPush{VAPIDSubject: "mailto:noreply@pushi.io", TTLS: DefaultWebPushTTL}}
 }
 
 // Secrets lists the secrets valid at now, current first.
@@ -167,7 +178,7 @@ func (a *App) Validate() error {
 	if l.MaxBackendEventsPerS < 0 || a.MaxConnections < 0 || a.UserAuthTimeoutS <= 0 || a.CacheTTLS <= 0 {
 		return fmt.Errorf("app %s: max_connections, max_backend_events_per_s must be >= 0; user_auth_timeout_s, cache_ttl_s > 0", a.ID)
 	}
-	return nil
+	return a.validateDelivery()
 }
 
 func containsAny(s, chars string) bool {
@@ -182,19 +193,35 @@ func containsAny(s, chars string) bool {
 }
 
 // Generate returns an app with fresh random credentials (pushi.md §2.1):
-// a 9-digit id, a 20-hex key and a 64-hex secret.
+// a 9-digit id, a 20-hex key, a 64-hex secret and a VAPID pair.
 func Generate(name string) App {
 	a := Defaults()
+	a.ID = GenerateID()
+	a.Key = GenerateKey()
+	a.Secret = GenerateSecret()
+	a.Name = name
+	var err error
+	if a.WebPush.VAPIDPrivateKey, a.WebPush.VAPIDPublicKey, err = GenerateVAPID(); err != nil {
+		panic(err) // the system RNG failed, as randomHex would
+	}
+	return a
+}
+
+// GenerateID returns a random 9-digit decimal id, which pusher-http-go's
+// ClientFromURL accepts.
+func GenerateID() string {
 	n, err := rand.Int(rand.Reader, big.NewInt(900_000_000))
 	if err != nil {
 		panic(err)
 	}
-	a.ID = fmt.Sprint(100_000_000 + n.Int64())
-	a.Key = randomHex(10)
-	a.Secret = randomHex(32)
-	a.Name = name
-	return a
+	return fmt.Sprint(100_000_000 + n.Int64())
 }
+
+// GenerateKey returns a random 20-hex app key.
+func GenerateKey() string { return randomHex(10) }
+
+// GenerateSecret returns a random 64-hex (256-bit) secret.
+func GenerateSecret() string { return randomHex(32) }
 
 func randomHex(n int) string {
 	b := make([]byte, n)

@@ -99,3 +99,60 @@ func TestOriginAllowed(t *testing.T) {
 		t.Fatal("allow-list")
 	}
 }
+
+func TestRegistryDeleteAndReplace(t *testing.T) {
+	a, b := Generate("a"), Generate("b")
+	r, err := NewStatic([]App{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := r.ByID(a.ID)
+	changed := a
+	changed.Enabled = false
+	if err := r.Put(changed); err != nil {
+		t.Fatal(err)
+	}
+	if r.ByID(a.ID).Enabled || r.ByKey(a.Key).Enabled || r.ByID(a.ID) != r.ByKey(a.Key) {
+		t.Fatal("replacement not visible by id and key alike")
+	}
+	if !old.Enabled {
+		t.Fatal("the replaced value was mutated; readers holding it must keep a consistent app")
+	}
+	if !r.Delete(a.ID) || r.ByID(a.ID) != nil || r.ByKey(a.Key) != nil || len(r.All()) != 1 {
+		t.Fatal("delete")
+	}
+	if r.Delete(a.ID) {
+		t.Fatal("second delete reported a removal")
+	}
+	if err := r.Put(a); err != nil || r.ByKey(a.Key) == nil {
+		t.Fatalf("re-add after delete: %v", err)
+	}
+	var empty Static
+	if empty.ByID("x") != nil || empty.Put(b) != nil || empty.ByKey(b.Key) == nil {
+		t.Fatal("zero Static must work as an empty registry")
+	}
+}
+
+func TestParseAppsDeliverySettings(t *testing.T) {
+	priv, pub, err := GenerateVAPID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := ParseApps([]byte(`[{"id":"1","key":"k","secret":"s","web_push":{"vapid_private_key":"` + priv + `","ttl_s":60},
+		"webhooks":[{"url":"https://h.example/w","event_types":["member_added"]}],"smtp_url":"smtp://mail.example"}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := list[0]
+	if err := a.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if a.WebPush.VAPIDPublicKey != pub || a.WebPush.TTLS != 60 || a.WebPush.VAPIDSubject != "mailto:noreply@pushi.io" ||
+		a.Webhooks[0].EventTypes[0] != "member_added" || *a.SMTPURL != "smtp://mail.example" || !a.Handlers.Enabled {
+		t.Fatalf("parsed %+v", a)
+	}
+	list, _ = ParseApps([]byte(`[{"id":"1","key":"k","secret":"s","web_push":{"vapid_private_key":"bad"}}]`))
+	if err := list[0].Validate(); err == nil || !strings.Contains(err.Error(), "vapid_private_key") {
+		t.Fatalf("bad private key: %v", err)
+	}
+}

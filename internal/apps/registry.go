@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"sync"
+	"sync/atomic"
 )
 
 // Registry is where the server looks apps up. Lookups are on every
@@ -15,49 +17,52 @@ type Registry interface {
 	ByKey(key string) *App
 }
 
-// Static is an in-memory registry, replaced wholesale on change.
+// Static is an in-memory registry. Every change publishes a new immutable
+// snapshot, so a reader sees an app by id and by key from the same version
+// and never waits for a writer.
 type Static struct {
-	mu    sync.Mutex // serialises writers only
-	byID  sync.Map   // id → *App
-	byKey sync.Map   // key → *App
+	mu   sync.Mutex // serialises writers only
+	snap atomic.Pointer[snapshot]
+}
+
+type snapshot struct {
+	byID  map[string]*App
+	byKey map[string]*App
 }
 
 var _ Registry = (*Static)(nil)
 
 // NewStatic validates and registers apps; ids and keys must be unique.
 func NewStatic(list []App) (*Static, error) {
-	s := &Static{}
-	seenKey := map[string]bool{}
+	snap := &snapshot{byID: map[string]*App{}, byKey: map[string]*App{}}
 	for i := range list {
 		a := list[i]
 		if err := a.Validate(); err != nil {
 			return nil, err
 		}
-		if _, dup := s.byID.Load(a.ID); dup {
+		if _, dup := snap.byID[a.ID]; dup {
 			return nil, fmt.Errorf("app id %s appears twice", a.ID)
 		}
-		if seenKey[a.Key] {
+		if _, dup := snap.byKey[a.Key]; dup {
 			return nil, fmt.Errorf("app key %s appears twice", a.Key)
 		}
-		seenKey[a.Key] = true
-		s.byID.Store(a.ID, &a)
-		s.byKey.Store(a.Key, &a)
+		snap.byID[a.ID], snap.byKey[a.Key] = &a, &a
 	}
+	s := &Static{}
+	s.snap.Store(snap)
 	return s, nil
 }
 
-func (s *Static) ByID(id string) *App {
-	if v, ok := s.byID.Load(id); ok {
-		return v.(*App)
-	}
-	return nil
-}
+func (s *Static) ByID(id string) *App { return s.load().byID[id] }
 
-func (s *Static) ByKey(key string) *App {
-	if v, ok := s.byKey.Load(key); ok {
-		return v.(*App)
+func (s *Static) ByKey(key string) *App { return s.load().byKey[key] }
+
+// load returns the current snapshot; a zero Static is an empty registry.
+func (s *Static) load() *snapshot {
+	if snap := s.snap.Load(); snap != nil {
+		return snap
 	}
-	return nil
+	return &snapshot{}
 }
 
 // Put adds or replaces an app (same id; the key is immutable).
@@ -67,22 +72,52 @@ func (s *Static) Put(a App) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old := s.ByID(a.ID); old != nil && old.Key != a.Key {
+	cur := s.load()
+	if old := cur.byID[a.ID]; old != nil && old.Key != a.Key {
 		return fmt.Errorf("app %s: key is immutable", a.ID)
 	}
-	if other := s.ByKey(a.Key); other != nil && other.ID != a.ID {
+	if other := cur.byKey[a.Key]; other != nil && other.ID != a.ID {
 		return fmt.Errorf("app key %s is used by app %s", a.Key, other.ID)
 	}
-	s.byID.Store(a.ID, &a)
-	s.byKey.Store(a.Key, &a)
+	next := cur.clone()
+	next.byID[a.ID], next.byKey[a.Key] = &a, &a
+	s.snap.Store(next)
 	return nil
+}
+
+// Delete removes an app; it reports whether it was registered.
+func (s *Static) Delete(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.load()
+	old := cur.byID[id]
+	if old == nil {
+		return false
+	}
+	next := cur.clone()
+	delete(next.byID, id)
+	delete(next.byKey, old.Key)
+	s.snap.Store(next)
+	return true
 }
 
 // All returns every registered app.
 func (s *Static) All() []*App {
-	var out []*App
-	s.byID.Range(func(_, v any) bool { out = append(out, v.(*App)); return true })
+	snap := s.load()
+	out := make([]*App, 0, len(snap.byID))
+	for _, a := range snap.byID {
+		out = append(out, a)
+	}
 	return out
+}
+
+// clone copies the maps (not the apps, which are never mutated). Writes
+// are rare (admin API, start), so copying beats locking every lookup.
+func (s *snapshot) clone() *snapshot {
+	next := &snapshot{byID: make(map[string]*App, len(s.byID)+1), byKey: make(map[string]*App, len(s.byKey)+1)}
+	maps.Copy(next.byID, s.byID)
+	maps.Copy(next.byKey, s.byKey)
+	return next
 }
 
 // LoadFile reads a JSON apps file: {"apps":[…]} or a bare array. Missing
@@ -120,6 +155,10 @@ func ParseApps(raw []byte) ([]App, error) {
 		}
 		if a.Name == "" {
 			a.Name = a.ID
+		}
+		if p := &a.WebPush; p.VAPIDPrivateKey != "" && p.VAPIDPublicKey == "" {
+			// The public key is derived; Validate reports a bad private key.
+			p.VAPIDPublicKey, _ = VAPIDPublicKey(p.VAPIDPrivateKey)
 		}
 		out = append(out, a)
 	}

@@ -17,6 +17,14 @@ const (
 	// UserPresence: UserID went online (Online) or offline; tell the local
 	// connections watching that user.
 	UserPresence
+	// FollowChanged: UserID started (Added) or stopped following channel
+	// Follow; the local connections holding Channel (personal-<UserID>)
+	// join or leave it (pushi.md §3 live re-sync).
+	FollowChanged
+	// PeerSync: the peer-enabled users of presence channel Channel changed;
+	// its local peer-enabled members re-derive their peer channels from the
+	// state store (pushi.md §4).
+	PeerSync
 )
 
 // Message is one cross-node message. Payload is the encoded JSON frame;
@@ -29,6 +37,8 @@ type Message struct {
 	Online  bool
 	Exclude string
 	Payload []byte
+	Follow  string // FollowChanged: the followed channel
+	Added   bool   // FollowChanged: follow created (else removed)
 }
 
 // Handler receives every message published by any node, this one included.

@@ -46,6 +46,7 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"PUSHI_QUEUE_BYTES": "-1"}, "PUSHI_QUEUE_BYTES"},
 		{map[string]string{"PUSHI_PATH_PREFIX": "pusher/"}, "PUSHI_PATH_PREFIX"},
 		{map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
+		{map[string]string{"PUSHI_ADMIN_TOKEN": "short"}, "PUSHI_ADMIN_TOKEN"},
 		{map[string]string{"APP_PORT": "9090", "APP_SSL": "1", "APP_SSL_KEY": "/dev/null", "APP_SSL_CER": "/dev/null"}, "must agree"},
 	}
 	for _, tc := range cases {
@@ -58,5 +59,20 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 	_, err := Load(nil, env(map[string]string{"APP_PORT": "x", "SERVER_PORT": "y"}))
 	if err == nil || !strings.Contains(err.Error(), "APP_PORT") || !strings.Contains(err.Error(), "SERVER_PORT") {
 		t.Fatalf("joined errors: %v", err)
+	}
+}
+
+func TestAdminToken(t *testing.T) {
+	c, err := Load(nil, env(nil))
+	if err != nil || c.AdminToken != "" {
+		t.Fatalf("unset: %q %v", c.AdminToken, err)
+	}
+	c, err = Load([]string{"-admin-token", "flag-token-0123456789"}, env(map[string]string{"PUSHI_ADMIN_TOKEN": "env-token-0123456789"}))
+	if err != nil || c.AdminToken != "flag-token-0123456789" {
+		t.Fatalf("flag: %q %v", c.AdminToken, err)
+	}
+	c, err = Load(nil, env(map[string]string{"PUSHI_ADMIN_TOKEN": "env-token-0123456789"}))
+	if err != nil || c.AdminToken != "env-token-0123456789" {
+		t.Fatalf("env: %q %v", c.AdminToken, err)
 	}
 }

@@ -14,6 +14,7 @@ type joiningMember struct {
 	userID string          // string form, the member key
 	rawID  json.RawMessage // JSON type as first supplied
 	info   json.RawMessage // compact object, {} when absent
+	peer   bool            // signed channel_data carries "peer": true
 }
 
 // authorize checks a subscribe against the channel type's rules
@@ -59,37 +60,15 @@ func (n *Node) authorize(c *Conn, ch protocol.Channel, auth, channelData string,
 		}
 		return nil, nil
 	case protocol.Personal:
-		return nil, n.authorizePersonal(c, ch, auth, channelData, hasChannelData, secrets)
+		// The identity joins followed presence channels; it is not a member
+		// of the personal channel itself.
+		return authorizePersonal(c, ch, auth, channelData, hasChannelData, secrets)
+	case protocol.Peer:
+		// auth is ignored; eligibility rests on the socket's presence
+		// membership and is checked under c.mu (peer.go).
+		return nil, nil
 	}
-	return nil, forbidden("Socket is not eligible for this peer channel")
-}
-
-// authorizePersonal: signed in as <id> with empty auth, or a channel
-// signature (pushi.md §3).
-func (n *Node) authorizePersonal(c *Conn, ch protocol.Channel, auth, channelData string, hasChannelData bool, secrets []string) *subError {
-	id := strings.TrimPrefix(ch.Name, "personal-")
-	if auth == "" {
-		c.mu.Lock()
-		userID := c.userID
-		c.mu.Unlock()
-		if userID != id {
-			return forbidden("Socket is not signed in as this user")
-		}
-		return nil
-	}
-	if !protocol.VerifyAuth(auth, c.app.Key, protocol.ChannelAuthMessage(c.socketID, ch.Name, channelData), secrets) {
-		return errNotSigned
-	}
-	if hasChannelData {
-		m, err := parseMember(channelData, c.app.Limits.PresenceMaxUserIDLength, c.app.Limits.PresenceMaxUserInfoBytes)
-		if err != nil {
-			return err
-		}
-		if m.userID != id {
-			return forbidden("channel_data user_id does not match the personal channel")
-		}
-	}
-	return nil
+	return nil, forbidden("Unknown channel type")
 }
 
 // parseMember parses verified channel_data and applies the presence limits
@@ -98,11 +77,13 @@ func parseMember(channelData string, maxIDLen, maxInfoBytes int) (*joiningMember
 	var cd struct {
 		UserID   json.RawMessage `json:"user_id"`
 		UserInfo json.RawMessage `json:"user_info"`
+		Peer     json.RawMessage `json:"peer"`
 	}
 	if err := json.Unmarshal([]byte(channelData), &cd); err != nil {
 		return nil, invalidData("channel_data is not a JSON object")
 	}
-	m := &joiningMember{}
+	// Only a literal true opts in to peer channels (pushi.md §4).
+	m := &joiningMember{peer: string(cd.Peer) == "true"}
 	switch {
 	case len(cd.UserID) > 0 && cd.UserID[0] == '"':
 		if err := json.Unmarshal(cd.UserID, &m.userID); err != nil || m.userID == "" {

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"encoding/json"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -48,24 +49,29 @@ type Conn struct {
 	userID    string
 	userInfo  []byte // signed user_data.user_info, {} when absent
 	watchlist []string
-	authed    bool // signed in or holds an authorised channel (user auth timeout)
-	gone      bool // torn down: late handlers must not add state
+	authed    bool     // signed in or holds an authorised channel (user auth timeout)
+	gone      bool     // torn down: late handlers must not add state
+	ext       *connExt // personal channels and queued peer changes; nil until used
 
 	// Client-event token bucket; only the reader goroutine touches it.
 	tokens   float64
 	tokensAt time.Time
 }
 
-// chanSub is one channel the connection holds.
+// chanSub is one channel the connection holds, for the reasons in src
+// (pushi.md §1): one hub subscription however many sources.
 type chanSub struct {
 	ch     protocol.Channel
 	sub    *Subscription
-	member *memberRef // presence channels only
+	member *memberRef // presence channels; on peer channels the sender identity of client events
+	src    sources
 }
 
 type memberRef struct {
 	userID string
 	rawID  []byte
+	peer   bool                       // presence: this socket opted in to peer channels
+	pairs  map[string]json.RawMessage // presence: announced peer channel → partner's raw id
 }
 
 // SocketID returns the connection's socket id.

@@ -114,6 +114,8 @@ func FuzzHandleMessage(f *testing.F) {
 		`{"event":"pusher:signin","data":{"auth":"key:ab","user_data":"{\"id\":\"1\",\"watchlist\":[\"2\"]}"}}`,
 		`{"event":"client-x","channel":"private-x","data":{"a":1}}`,
 		`{"event":"pusher:ping"}`, `{"event":"x"}`, `{`, `{"event":"pusher:subscribe","data":{"channel":"#server-to-user-1"}}`,
+		`{"event":"pusher:subscribe","data":{"channel":"personal-1","auth":"","history":3}}`,
+		`{"event":"pusher:subscribe","data":{"channel":"peer-x:a&b"}}`, `{"event":"pusher:unsubscribe","data":{"channel":"personal-1"}}`,
 	} {
 		f.Add([]byte(s))
 	}

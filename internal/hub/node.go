@@ -128,6 +128,10 @@ func (n *Node) deliver(m *broker.Message) {
 		for _, c := range n.hub.Watchers(m.App, m.UserID) {
 			c.send(frame)
 		}
+	case broker.FollowChanged:
+		n.followChanged(m.App, m.Channel, m.Follow, m.Added)
+	case broker.PeerSync:
+		n.syncPeers(m.App, m.Channel)
 	}
 }
 

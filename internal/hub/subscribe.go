@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strconv"
 
 	"github.com/pushi-io/pushi/internal/broker"
@@ -17,6 +16,7 @@ type subscribeRequest struct {
 	Channel     json.RawMessage `json:"channel"`
 	Auth        json.RawMessage `json:"auth"`
 	ChannelData json.RawMessage `json:"channel_data"`
+	History     json.RawMessage `json:"history"` // pushi.md §7.2
 }
 
 // subError is a pusher:subscription_error (protocol.md §7.5).
@@ -95,65 +95,37 @@ func (n *Node) trySubscribe(c *Conn, name string, req *subscribeRequest) *subErr
 	if serr != nil {
 		return serr
 	}
+	if ch.Kind == protocol.Personal {
+		return n.subscribePersonal(c, ch, member, req)
+	}
 
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer n.unlock(c)
 	if c.gone {
 		return nil // torn down meanwhile: nothing to join
 	}
+	if ch.Kind == protocol.Peer {
+		// Eligibility rests on the socket's presence membership, so it is
+		// checked under c.mu, atomically with the join (pushi.md §4).
+		if member = peerIdentity(c, name); member == nil {
+			return forbidden("Socket is not eligible for this peer channel")
+		}
+	}
 	if existing := c.subs[name]; existing != nil {
-		// Idempotent re-subscribe: re-authorised above; answer with the
-		// current state, keep the original member data, no member events.
+		// Idempotent re-subscribe, or a channel held through an alias or
+		// peer source gaining the direct one: re-authorised above; answer
+		// with the current state, keep the original member data, no member
+		// events.
+		existing.src |= srcDirect
 		c.send(n.succeededFrame(c, ch))
 		n.sendCacheFrame(c, ch)
 		return nil
 	}
-	if len(c.subs) >= app.Limits.MaxChannelsPerConnection {
-		return errChanLimit
-	}
-	ctx := context.Background()
-	first := false
-	var stored presence.Member
-	if member != nil {
-		stored, first, err = n.state.AddMember(ctx, app.ID, name, c.socketID, presence.Member{UserID: member.userID, RawID: member.rawID, Info: member.info}, app.Limits.PresenceMaxMembers)
-		if errors.Is(err, presence.ErrFull) {
-			return errFull
-		}
-		if err != nil {
-			n.log.Error("presence add failed", "app", app.ID, "err", err)
-			return &subError{"InternalError", "Presence store unavailable", 500}
-		}
-	}
-	count, err := n.state.AddSubscriber(ctx, app.ID, name, c.socketID)
-	if err != nil {
-		n.log.Error("subscriber add failed", "app", app.ID, "err", err)
-	}
-	cs := &chanSub{ch: ch, sub: &Subscription{conn: c, socketID: c.socketID}}
-	if member != nil {
-		// The id type the user's first connection supplied is the one shown
-		// on client events (protocol.md §7.3).
-		cs.member = &memberRef{userID: member.userID, rawID: stored.RawID}
-	}
-	c.subs[name] = cs
-	if ch.Kind != protocol.Public && ch.Kind != protocol.ServerToUser {
-		c.authed = true
-	}
-	if first {
-		// Announce the new member before the joiner's subscription_succeeded
-		// is queued: a socket that subscribes after that frame already lists
-		// the user and must not get member_added for it too (protocol.md §7.1, §7.3).
-		n.publishMember(app.ID, name, "pusher_internal:member_added", member.rawID, member.info, c.socketID)
-	}
-	if n.hub.Add(app.ID, name, cs.sub, func() {
+	_, serr = n.join(c, ch, member, srcDirect, func() {
 		c.send(n.succeededFrame(c, ch))
 		n.sendCacheFrame(c, ch)
-	}) {
-		if err := n.broker.Subscribe(app.ID, name); err != nil {
-			n.log.Error("broker subscribe failed", "app", app.ID, "err", err)
-		}
-	}
-	n.counts.changed(app, ch, count)
-	return nil
+	})
+	return serr
 }
 
 // succeededFrame builds subscription_succeeded with the channel's current
@@ -238,9 +210,11 @@ func (n *Node) unsubscribe(c *Conn, f *protocol.Frame) {
 		return
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer n.unlock(c)
 	if cs := c.subs[name]; cs != nil {
-		n.leave(c, cs)
+		// An alias source stays until its follow or personal channel goes
+		// (pushi.md §1).
+		n.dropSource(c, cs, srcDirect|srcPeer)
 	}
 }
 
@@ -259,7 +233,7 @@ func (n *Node) leave(c *Conn, cs *chanSub) {
 	if err != nil {
 		n.log.Error("subscriber remove failed", "app", app.ID, "err", err)
 	}
-	if cs.member != nil {
+	if cs.member != nil && cs.ch.Kind == protocol.Presence {
 		stored, last, err := n.state.RemoveMember(ctx, app.ID, name, c.socketID, cs.member.userID)
 		if err != nil {
 			n.log.Error("presence remove failed", "app", app.ID, "err", err)
@@ -273,16 +247,24 @@ func (n *Node) leave(c *Conn, cs *chanSub) {
 			}
 			n.publishMember(app.ID, name, "pusher_internal:member_removed", rawID, nil, c.socketID)
 		}
+		if cs.member.peer {
+			n.peerLeft(c, cs, stored)
+		}
 	}
 	n.counts.changed(app, cs.ch, count)
+	if cs.ch.Kind == protocol.Personal {
+		n.leavePersonal(c, name)
+	}
 }
 
 // leaveAll runs when the connection ends.
 func (n *Node) leaveAll(c *Conn) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	defer n.unlock(c)
 	c.gone = true
 	for _, cs := range c.subs {
+		// Leaving a presence or personal channel also leaves the channels
+		// derived from it; the range skips entries deleted meanwhile.
 		n.leave(c, cs)
 	}
 	if c.userID != "" {

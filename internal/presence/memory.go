@@ -38,6 +38,15 @@ type memChannel struct {
 type memMember struct {
 	m     Member
 	conns map[string]struct{}
+	peers map[string]struct{} // the conns that opted in to peer channels
+}
+
+// result is the stored member with the user's current peer count.
+func (mm *memMember) result() Member {
+	m := mm.m
+	m.PeerConns = len(mm.peers)
+	m.Peer = m.PeerConns > 0
+	return m
 }
 
 var _ Store = (*Memory)(nil)
@@ -134,15 +143,23 @@ func (s *Memory) AddMember(_ context.Context, app, channel, conn string, m Membe
 	c := sh.channel(chanKey{app, channel}, true)
 	if mm := c.members[m.UserID]; mm != nil {
 		mm.conns[conn] = struct{}{}
-		return mm.m, false, nil
+		if m.Peer {
+			mm.peers[conn] = struct{}{}
+		}
+		return mm.result(), false, nil
 	}
 	if len(c.members) >= maxMembers {
 		sh.dropIfEmpty(chanKey{app, channel}, c)
 		return Member{}, false, ErrFull
 	}
-	c.members[m.UserID] = &memMember{m: m, conns: map[string]struct{}{conn: {}}}
+	mm := &memMember{m: m, conns: map[string]struct{}{conn: {}}, peers: map[string]struct{}{}}
+	mm.m.Peer, mm.m.PeerConns = false, 0
+	if m.Peer {
+		mm.peers[conn] = struct{}{}
+	}
+	c.members[m.UserID] = mm
 	c.order = append(c.order, m.UserID)
-	return m, true, nil
+	return mm.result(), true, nil
 }
 
 func (s *Memory) RemoveMember(_ context.Context, app, channel, conn, userID string) (Member, bool, error) {
@@ -159,11 +176,12 @@ func (s *Memory) RemoveMember(_ context.Context, app, channel, conn, userID stri
 		return Member{}, false, nil
 	}
 	if _, ok := mm.conns[conn]; !ok {
-		return mm.m, false, nil
+		return mm.result(), false, nil
 	}
 	delete(mm.conns, conn)
+	delete(mm.peers, conn)
 	if len(mm.conns) > 0 {
-		return mm.m, false, nil
+		return mm.result(), false, nil
 	}
 	delete(c.members, userID)
 	for i, id := range c.order {
@@ -173,7 +191,7 @@ func (s *Memory) RemoveMember(_ context.Context, app, channel, conn, userID stri
 		}
 	}
 	sh.dropIfEmpty(k, c)
-	return mm.m, true, nil
+	return mm.result(), true, nil
 }
 
 func (s *Memory) Members(_ context.Context, app, channel string) ([]Member, error) {
@@ -186,7 +204,7 @@ func (s *Memory) Members(_ context.Context, app, channel string) ([]Member, erro
 	}
 	out := make([]Member, 0, len(c.order))
 	for _, id := range c.order {
-		out = append(out, c.members[id].m)
+		out = append(out, c.members[id].result())
 	}
 	return out, nil
 }

@@ -18,6 +18,12 @@ type Member struct {
 	UserID string
 	RawID  json.RawMessage
 	Info   json.RawMessage
+	// Peer, given to AddMember, opts the connection in to peer channels
+	// (pushi.md §4); pairing is per user, so the store counts the opted-in
+	// connections and every result carries PeerConns, the user's count
+	// after the call, with Peer = PeerConns > 0.
+	Peer      bool
+	PeerConns int
 }
 
 // Counts describes an occupied channel.

@@ -38,20 +38,33 @@ type Server struct {
 	addrs   map[string]net.Addr // "api", "ws" → bound address
 }
 
-// New builds a server from cfg without listening yet.
+// New builds a server from cfg without listening yet. Apps are loaded
+// from the store first, so listeners never serve an unknown app.
 func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
-	list, err := loadApps(cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	registry, err := apps.NewStatic(list)
-	if err != nil {
-		return nil, err
-	}
 	st, err := sqlite.Open(cfg.DBPath)
 	if err != nil {
 		return nil, fmt.Errorf("PUSHI_DB: %w", err)
 	}
+	srv, err := build(cfg, log, st)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return srv, nil
+}
+
+func build(cfg *config.Config, log *slog.Logger, st store.Store) (*Server, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	registry, generated, err := storedApps(ctx, cfg, st, log)
+	if err != nil {
+		return nil, err
+	}
+	token, newToken, err := adminToken(ctx, cfg, st)
+	if err != nil {
+		return nil, err
+	}
+	logGenerated(log, generated, token, newToken)
 	opts := hub.DefaultOptions()
 	opts.ActivityTimeout = cfg.ActivityTimeout
 	opts.PongTimeout = cfg.PongTimeout
@@ -63,36 +76,10 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	opts.Store = st
 	node, err := hub.NewNode(opts, registry, presence.NewMemory(), nil)
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
-	a := api.New(api.Options{PathPrefix: cfg.PathPrefix, Version: Version, Logger: log}, registry, node)
+	a := api.New(api.Options{PathPrefix: cfg.PathPrefix, Version: Version, Logger: log, Store: st, AdminToken: token}, registry, node)
 	return &Server{cfg: cfg, log: log, Apps: registry, Node: node, API: a, Store: st, addrs: map[string]net.Addr{}}, nil
-}
-
-// loadApps collects the default app and the apps file; with neither, it
-// generates an app and prints its credentials so a bare start is usable.
-func loadApps(cfg *config.Config, log *slog.Logger) ([]apps.App, error) {
-	var list []apps.App
-	if cfg.AppsFile != "" {
-		fromFile, err := apps.LoadFile(cfg.AppsFile)
-		if err != nil {
-			return nil, err
-		}
-		list = append(list, fromFile...)
-	}
-	if cfg.AppKey != "" {
-		a := apps.Defaults()
-		a.ID, a.Key, a.Secret, a.Name = cfg.AppID, cfg.AppKey, cfg.AppSecret, "default"
-		list = append(list, a)
-	}
-	if len(list) == 0 {
-		a := apps.Generate("default")
-		log.Warn("no app configured: generated one for this run (set PUSHI_APP_ID, PUSHI_APP_KEY and PUSHI_APP_SECRET to keep it)",
-			"app_id", a.ID, "key", a.Key, "secret", a.Secret)
-		list = append(list, a)
-	}
-	return list, nil
 }
 
 // isWebSocket reports a WebSocket upgrade request.

@@ -92,6 +92,49 @@ func Run(t *testing.T, newStore func(t *testing.T) presence.Store) {
 			t.Fatalf("users after leave = %d", c.Users)
 		}
 	})
+	t.Run("peer connections", func(t *testing.T) {
+		// pushi.md §4: a user is peer-enabled while at least one of its
+		// connections in the channel opted in.
+		s := newStore(t)
+		peer := func(id string) presence.Member { m := member(id); m.Peer = true; return m }
+		expectPeers := func(m presence.Member, err error, want int) {
+			t.Helper()
+			if err != nil || m.PeerConns != want || m.Peer != (want > 0) {
+				t.Fatalf("member %+v (%v), want %d peer connections", m, err, want)
+			}
+		}
+		m, _, err := s.AddMember(ctx, "a", "presence-p", "1.1", member("u1"), 10)
+		expectPeers(m, err, 0)
+		m, _, err = s.AddMember(ctx, "a", "presence-p", "1.2", peer("u1"), 10)
+		expectPeers(m, err, 1)
+		m, _, err = s.AddMember(ctx, "a", "presence-p", "1.3", peer("u1"), 10)
+		expectPeers(m, err, 2)
+		m, first, err := s.AddMember(ctx, "a", "presence-p", "1.4", peer("u2"), 10)
+		if !first {
+			t.Fatal("u2 not first")
+		}
+		expectPeers(m, err, 1)
+		ms, _ := s.Members(ctx, "a", "presence-p")
+		if len(ms) != 2 || ms[0].PeerConns != 2 || !ms[0].Peer || ms[1].PeerConns != 1 {
+			t.Fatalf("members = %+v", ms)
+		}
+		m, last, err := s.RemoveMember(ctx, "a", "presence-p", "1.2", "u1")
+		if last {
+			t.Fatal("u1 left with two sockets remaining")
+		}
+		expectPeers(m, err, 1)
+		m, _, err = s.RemoveMember(ctx, "a", "presence-p", "1.3", "u1")
+		expectPeers(m, err, 0) // the plain socket 1.1 keeps u1 a member, not a peer
+		ms, _ = s.Members(ctx, "a", "presence-p")
+		if len(ms) != 2 || ms[0].UserID != "u1" || ms[0].Peer || ms[0].PeerConns != 0 {
+			t.Fatalf("members after the peer sockets left = %+v", ms)
+		}
+		m, last, err = s.RemoveMember(ctx, "a", "presence-p", "1.4", "u2")
+		if !last {
+			t.Fatal("u2's only socket left but not last")
+		}
+		expectPeers(m, err, 0)
+	})
 	t.Run("users online", func(t *testing.T) {
 		s := newStore(t)
 		if first, _ := s.UserOnline(ctx, "a", "u1", "1.1"); !first {
