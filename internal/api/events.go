@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/pushi-io/pushi/internal/apps"
+	"github.com/pushi-io/pushi/internal/hub"
 	"github.com/pushi-io/pushi/internal/protocol"
 	"github.com/pushi-io/pushi/internal/signature"
 )
@@ -32,6 +33,7 @@ type trigger struct {
 	channels []protocol.Channel
 	socketID string
 	info     []string
+	persist  *bool // the body's own persist flag; nil: the app's rules decide
 }
 
 func decodeBody(body []byte, v any) error {
@@ -96,6 +98,7 @@ func (req *eventRequest) validate(app *apps.App, allowMany bool) (*trigger, erro
 	if req.Info != nil {
 		t.info = splitInfo(*req.Info)
 	}
+	t.persist = req.Persist
 	return t, nil
 }
 
@@ -277,12 +280,28 @@ func (a *API) triggerLegacy(w http.ResponseWriter, r *http.Request, app *apps.Ap
 	writeJSON(w, http.StatusOK, struct{}{})
 }
 
+// publish delivers t: channels that are not persisted at once, then the
+// persisted ones in one store write (one inbox row per user per trigger),
+// delivered once durable. A store failure leaves the first group delivered
+// and answers 503 (pushi.md §5.4).
 func (a *API) publish(r *http.Request, app *apps.App, t *trigger) error {
+	var stored []protocol.Channel
 	for _, ch := range t.channels {
+		if app.Persistence.PersistTrigger(ch.Name, t.persist) {
+			stored = append(stored, ch)
+			continue
+		}
 		if err := a.node.Publish(r.Context(), app, ch, t.name, t.data, t.socketID); err != nil {
 			a.opts.Logger.Error("publish failed", "app", app.ID, "err", err)
 			return errorf(http.StatusServiceUnavailable, "Publish failed: "+err.Error())
 		}
+	}
+	if len(stored) == 0 {
+		return nil
+	}
+	if err := a.node.PublishPersisted(r.Context(), app, stored, t.name, t.data, hub.Sender{Source: "api", SocketID: t.socketID}); err != nil {
+		a.opts.Logger.Error("persisted publish failed", "app", app.ID, "err", err)
+		return errorf(http.StatusServiceUnavailable, "The event could not be stored, so it was not delivered: "+err.Error())
 	}
 	return nil
 }

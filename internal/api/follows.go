@@ -94,11 +94,11 @@ func checkFollowable(app *apps.App, channel string) error {
 	return nil
 }
 
-func (a *API) followStore() (store.Store, error) {
+func (a *API) requireStore() (store.Store, error) {
 	if st := a.node.Store(); st != nil {
 		return st, nil
 	}
-	return nil, errorf(http.StatusServiceUnavailable, "Follows need the store, which is not configured")
+	return nil, errorf(http.StatusServiceUnavailable, "This route needs the store, which is not configured")
 }
 
 // storeError maps the store's errors to statuses. A follow past
@@ -122,7 +122,7 @@ func (a *API) follow(w http.ResponseWriter, r *http.Request, app *apps.App, body
 		writeErr(w, err)
 		return
 	}
-	st, err := a.followStore()
+	st, err := a.requireStore()
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -146,7 +146,7 @@ func (a *API) unfollow(w http.ResponseWriter, r *http.Request, app *apps.App, bo
 		writeErr(w, err)
 		return
 	}
-	st, err := a.followStore()
+	st, err := a.requireStore()
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -173,7 +173,8 @@ func (a *API) announceFollow(w http.ResponseWriter, r *http.Request, app *apps.A
 
 func (a *API) listFollows(w http.ResponseWriter, r *http.Request, app *apps.App, _ []byte) {
 	q := r.URL.Query()
-	query := store.FollowQuery{UserID: q.Get("user_id"), Channel: q.Get("event"), Limit: 100, Cursor: q.Get("cursor")}
+	query := store.FollowQuery{UserID: q.Get("user_id"), Channel: q.Get("event"), Cursor: q.Get("cursor")}
+	var err error
 	if query.Channel == "" {
 		query.Channel = q.Get("channel")
 	}
@@ -189,15 +190,11 @@ func (a *API) listFollows(w http.ResponseWriter, r *http.Request, app *apps.App,
 			return
 		}
 	}
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 1000 {
-			writeError(w, http.StatusBadRequest, "\"limit\" must be an integer from 1 to 1000")
-			return
-		}
-		query.Limit = n
+	if query.Limit, err = pageLimit(q, 100); err != nil {
+		writeErr(w, err)
+		return
 	}
-	st, err := a.followStore()
+	st, err := a.requireStore()
 	if err != nil {
 		writeErr(w, err)
 		return

@@ -35,6 +35,7 @@ type Config struct {
 	AppsFile                 string
 	AdminToken               string // app management bearer token; "" = generated and stored
 	DBPath                   string // embedded SQLite store file (PUSHI_DB)
+	RetentionInterval        time.Duration
 
 	ActivityTimeout time.Duration
 	PongTimeout     time.Duration
@@ -101,6 +102,7 @@ func (c *Config) settings() []setting {
 		{"PUSHI_APP_SECRET", "app-secret", "", "default app secret", str(&c.AppSecret)},
 		{"PUSHI_APPS_FILE", "apps-file", "", "JSON file of apps and their settings", str(&c.AppsFile)},
 		{"PUSHI_DB", "db", "./pushi.db", "file of the embedded SQLite store (created with its directory if missing)", nonEmpty(&c.DBPath)},
+		{"PUSHI_RETENTION_INTERVAL", "retention-interval", "60", "seconds between trims of stored events and inboxes to each app's retention caps", seconds(&c.RetentionInterval)},
 		{"PUSHI_ADMIN_TOKEN", "admin-token", "", "bearer token of the app management API; generated, stored and logged once when unset", adminToken(&c.AdminToken)},
 		{"PUSHI_ACTIVITY_TIMEOUT", "activity-timeout", "120", "seconds of inbound silence before pusher:ping", seconds(&c.ActivityTimeout)},
 		{"PUSHI_PONG_TIMEOUT", "pong-timeout", "30", "seconds to wait for a pong before closing 4201", seconds(&c.PongTimeout)},

@@ -21,7 +21,7 @@ type joiningMember struct {
 // (protocol.md §7, pushi.md §3–4). Signatures are verified before anything
 // is parsed or looked up, so an unauthenticated probe learns nothing.
 func (n *Node) authorize(c *Conn, ch protocol.Channel, auth, channelData string, hasChannelData bool) (*joiningMember, *subError) {
-	app := c.app
+	app := c.settings()
 	secrets := app.Secrets(time.Now())
 	switch ch.Kind {
 	case protocol.Public:

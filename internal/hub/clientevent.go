@@ -12,7 +12,7 @@ import (
 // clientEvent forwards a client-* event to the channel's other subscribers
 // after the checks of protocol.md §8; a refusal is a pusher:error, never a close.
 func (n *Node) clientEvent(c *Conn, f *protocol.Frame) {
-	app := c.app
+	app := c.settings()
 	if !app.ClientEvents {
 		c.sendError(0, "Client events are not enabled for this app")
 		return
@@ -54,6 +54,17 @@ func (n *Node) clientEvent(c *Conn, f *protocol.Frame) {
 	ev := protocol.Event{Name: f.Event, Channel: ch.Name, Data: data}
 	if cs.member != nil {
 		ev.UserID = cs.member.rawID
+	}
+	if persistClientEvent(app, ch) {
+		from := Sender{Source: "client", SocketID: c.socketID, rawID: ev.UserID}
+		if cs.member != nil {
+			from.UserID = cs.member.userID
+		}
+		if err := n.PublishPersisted(context.Background(), app, []protocol.Channel{ch}, f.Event, data, from); err != nil {
+			n.log.Error("client event store failed", "app", app.ID, "err", err)
+			c.sendError(0, "Client event could not be stored, so it was not delivered")
+		}
+		return
 	}
 	if err := n.broker.Publish(context.Background(), &broker.Message{Kind: broker.ChannelEvent, App: app.ID, Channel: ch.Name, Exclude: c.socketID, Payload: protocol.EncodeEvent(&ev)}); err != nil {
 		n.log.Error("client event publish failed", "app", app.ID, "err", err)

@@ -102,3 +102,13 @@ func (c *Conn) teardown() {
 	} // else the writer finishes what is queued (often our close frame), bounded by WriteTimeout, and closes
 	c.node.connClosed(c)
 }
+
+// settings returns the app as the registry holds it now, so a rotated
+// secret or a changed setting reaches connected sockets too (pushi.md
+// §2.3); c.app is kept for the identity the socket connected with.
+func (c *Conn) settings() *apps.App {
+	if a := c.node.apps.ByID(c.app.ID); a != nil {
+		return a
+	}
+	return c.app
+}

@@ -53,7 +53,7 @@ func (n *Node) unlock(c *Conn) {
 // and the user_id of client events on peer channels. Caller holds c.mu and
 // has checked that c does not hold ch.
 func (n *Node) join(c *Conn, ch protocol.Channel, member *joiningMember, src sources, then func()) (*chanSub, *subError) {
-	app := c.app
+	app := c.settings()
 	if len(c.subs) >= app.Limits.MaxChannelsPerConnection {
 		return nil, errChanLimit
 	}

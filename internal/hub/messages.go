@@ -25,6 +25,10 @@ func (n *Node) handleMessage(c *Conn, msg []byte) {
 		n.unsubscribe(c, &f)
 	case "pusher:signin":
 		n.signin(c, &f)
+	case "pushi:latest":
+		n.latest(c, &f, "pushi_internal:latest")
+	case "pusher:latest": // the original pushi's name (pushi.md §11)
+		n.latest(c, &f, "pusher_internal:latest")
 	default:
 		if strings.HasPrefix(f.Event, "client-") {
 			n.clientEvent(c, &f)

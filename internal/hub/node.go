@@ -138,10 +138,16 @@ func (n *Node) deliver(m *broker.Message) {
 // Publish sends a server event to every subscriber of a channel in the
 // cluster, except the socket exclude. The frame is encoded once here.
 func (n *Node) Publish(ctx context.Context, app *apps.App, ch protocol.Channel, event, data, exclude string) error {
-	payload := protocol.EncodeEvent(&protocol.Event{Name: event, Channel: ch.Name, Data: data})
+	return n.publish(ctx, app, ch, &protocol.Event{Name: event, Channel: ch.Name, Data: data}, exclude)
+}
+
+// publish encodes ev once, keeps it as the cache channel's last event and
+// hands it to the broker.
+func (n *Node) publish(ctx context.Context, app *apps.App, ch protocol.Channel, ev *protocol.Event, exclude string) error {
+	payload := protocol.EncodeEvent(ev)
 	if ch.Cache {
 		ttl := time.Duration(app.CacheTTLS) * time.Second
-		if err := n.state.SetCache(ctx, app.ID, ch.Name, presence.CachedEvent{Event: event, Data: data, Expires: time.Now().Add(ttl)}); err != nil {
+		if err := n.state.SetCache(ctx, app.ID, ch.Name, presence.CachedEvent{Event: ev.Name, Data: ev.Data, Expires: time.Now().Add(ttl)}); err != nil {
 			return err
 		}
 	}

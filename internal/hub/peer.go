@@ -69,7 +69,7 @@ func (n *Node) queuePeerSync(c *Conn, channel string) {
 // reconcilePeers brings the pairs announced to a peer-enabled socket of
 // presence channel cs to those the store implies. Caller holds c.mu.
 func (n *Node) reconcilePeers(c *Conn, cs *chanSub) {
-	app := c.app
+	app := c.settings()
 	me := cs.member
 	members, err := n.state.Members(context.Background(), app.ID, cs.ch.Name)
 	if err != nil {
@@ -115,7 +115,7 @@ func (n *Node) addPeerSource(c *Conn, me *memberRef, name string) bool {
 		held.src |= srcPeer
 		return true
 	}
-	ch, err := protocol.ParseChannel(name, c.app.Limits.MaxNameLength)
+	ch, err := protocol.ParseChannel(name, c.settings().Limits.MaxNameLength)
 	if err != nil {
 		return false
 	}

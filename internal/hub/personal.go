@@ -25,7 +25,7 @@ var errStoreDown = &subError{"InternalError", "Store unavailable", 500}
 // identity for followed presence channels: channel_data's, else the signed
 // user_data's, else the bare id the signature vouches for.
 func authorizePersonal(c *Conn, ch protocol.Channel, auth, channelData string, hasChannelData bool, secrets []string) (*joiningMember, *subError) {
-	app := c.app
+	app := c.settings()
 	id := strings.TrimPrefix(ch.Name, protocol.PersonalPrefix)
 	if !protocol.IsValidUserID(id, app.Limits.PresenceMaxUserIDLength) {
 		return nil, &subError{"LimitReached", "Invalid channel name: the user id is empty or over " + itoa(app.Limits.PresenceMaxUserIDLength) + " characters", 4009}
@@ -63,7 +63,7 @@ func authorizePersonal(c *Conn, ch protocol.Channel, auth, channelData string, h
 // (source alias), and answers with the joined aliases and the newest inbox
 // entries. Store reads happen before the hub is touched.
 func (n *Node) subscribePersonal(c *Conn, ch protocol.Channel, ident *joiningMember, req *subscribeRequest) *subError {
-	app := c.app
+	app := c.settings()
 	count, serr := inboxCount(app, req.History)
 	if serr != nil {
 		return serr
@@ -142,7 +142,7 @@ func (n *Node) readPersonal(ctx context.Context, appID, userID string, count int
 // whether the channel is now held (full presence channels and the limit
 // skip it). Caller holds c.mu.
 func (n *Node) addAlias(c *Conn, ps *personalSub, name string, reserve int) bool {
-	app := c.app
+	app := c.settings()
 	ch, err := protocol.ParseChannel(name, app.Limits.MaxNameLength)
 	if err != nil || ch.Kind == protocol.Personal || ch.Kind == protocol.ServerToUser {
 		return false // refused when followed; a stricter app limit since
@@ -308,7 +308,7 @@ func appendStoredEvent(b []byte, e *store.Event) []byte {
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendInt(b, e.Seq, 10)
 	b = append(b, `,"timestamp":`...)
-	b = strconv.AppendFloat(b, float64(e.Timestamp.UnixMilli())/1000, 'f', -1, 64)
+	b = appendTimestamp(b, e.Timestamp)
 	b = append(b, `,"channel":`...)
 	b = protocol.AppendString(b, e.Channel)
 	b = append(b, `,"event":`...)

@@ -78,7 +78,7 @@ func subscriptionError(channel string, e *subError) []byte {
 }
 
 func (n *Node) trySubscribe(c *Conn, name string, req *subscribeRequest) *subError {
-	app := c.app
+	app := c.settings()
 	ch, err := protocol.ParseChannel(name, app.Limits.MaxNameLength)
 	if err != nil {
 		return &subError{"LimitReached", "Invalid channel name: " + err.Error(), 4009}
@@ -220,7 +220,7 @@ func (n *Node) unsubscribe(c *Conn, f *protocol.Frame) {
 
 // leave removes one subscription. Caller holds c.mu.
 func (n *Node) leave(c *Conn, cs *chanSub) {
-	app := c.app
+	app := c.settings()
 	name := cs.ch.Name
 	delete(c.subs, name)
 	if n.hub.Remove(app.ID, name, cs.sub) {

@@ -35,7 +35,7 @@ func (n *Node) signin(c *Conn, f *protocol.Frame) {
 		c.closeWith(protocol.CodeUnauthorized, "pusher:signin requires string auth and user_data")
 		return
 	}
-	app := c.app
+	app := c.settings()
 	if !protocol.VerifyAuth(auth, app.Key, protocol.SigninMessage(c.socketID, raw), app.Secrets(time.Now())) {
 		c.closeWith(protocol.CodeUnauthorized, "Invalid signin signature")
 		return
@@ -147,7 +147,7 @@ func (n *Node) publishUserPresence(app, user string, online bool) {
 
 // signOut forgets the connection's user when it ends. Caller holds c.mu.
 func (n *Node) signOut(c *Conn) {
-	app := c.app
+	app := c.settings()
 	n.hub.RemoveUser(app.ID, c.userID, c, c.watchlist)
 	last, err := n.state.UserOffline(context.Background(), app.ID, c.userID, c.socketID)
 	if err != nil {

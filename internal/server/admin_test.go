@@ -154,8 +154,7 @@ func (s *testServer) adminTokenFromLog(log string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	token, _, _ := strings.Cut(rest, " ")
-	token = strings.TrimSpace(token)
+	token := strings.Fields(rest)[0]
 	return token, len(token) == 64
 }
 
@@ -174,4 +173,77 @@ func (s *testServer) adminCallWith(t testing.TB, token, method, path, body strin
 		t.Fatalf("%s %s: %d %s, want %d", method, path, resp.StatusCode, raw, status)
 	}
 	return out
+}
+
+// Config apps are stored read-only and keep their VAPID pair across
+// restarts; one dropped from the config stays stored, disabled and
+// manageable through the API, and no default app is generated for it.
+func TestConfigAppsAreStored(t *testing.T) {
+	db := t.TempDir() + "/pushi.db"
+	vars := map[string]string{"APP_PORT": "0", "SERVER_PORT": "0", "PUSHI_DB": db, "PUSHI_ADMIN_TOKEN": testAdminToken,
+		"PUSHI_APP_ID": "4242", "PUSHI_APP_KEY": "env-key", "PUSHI_APP_SECRET": "env-secret"}
+	s1, _, stop1 := runServer(t, vars)
+	if len(s1.Apps.All()) != 1 {
+		t.Fatalf("a configured start generated apps: %d", len(s1.Apps.All()))
+	}
+	app := s1.adminCall(t, "GET", "/apps/4242", "", http.StatusOK)["app"].(map[string]any)
+	pub := app["web_push"].(map[string]any)["vapid_public_key"].(string)
+	if app["name"] != "default" || app["secret"] != "env-secret" || len(pub) != 87 {
+		t.Fatalf("stored config app %v", app)
+	}
+	s1.adminCall(t, "PATCH", "/apps/4242", `{"client_events":true}`, http.StatusForbidden)
+	stop1()
+
+	s2, _, stop2 := runServer(t, vars)
+	if got := s2.Apps.ByID("4242").WebPush.VAPIDPublicKey; got != pub {
+		t.Fatalf("VAPID key changed across restarts: %s → %s", pub, got)
+	}
+	stop2()
+
+	delete(vars, "PUSHI_APP_ID")
+	delete(vars, "PUSHI_APP_KEY")
+	delete(vars, "PUSHI_APP_SECRET")
+	s3, logs3, _ := runServer(t, vars)
+	if all := s3.Apps.All(); len(all) != 1 || all[0].ID != "4242" || all[0].Enabled {
+		t.Fatalf("dropped config app: %+v", all)
+	}
+	if !strings.Contains(logs3.String(), "no longer in the config") {
+		t.Fatalf("dropping a config app must be logged:\n%s", logs3)
+	}
+	s3.dial(t, "/app/env-key?protocol=7", nil).expectClose(protocol.CodeAppDisabled)
+	s3.adminCall(t, "PATCH", "/apps/4242", `{"enabled":true}`, http.StatusOK)
+	s3.connect(t, "env-key").pingPong()
+}
+
+// Setting PUSHI_APP_* after a first start keeps the generated "default"
+// app; the env app, whose name is fixed, takes a distinct one.
+func TestEnvAppAfterGeneratedDefault(t *testing.T) {
+	vars := map[string]string{"APP_PORT": "0", "SERVER_PORT": "0", "PUSHI_DB": t.TempDir() + "/pushi.db"}
+	s1, _, stop1 := runServer(t, vars)
+	generated := s1.Apps.All()[0].ID
+	stop1()
+	vars["PUSHI_APP_ID"], vars["PUSHI_APP_KEY"], vars["PUSHI_APP_SECRET"] = "4242", "env-key", "env-secret"
+	s2, _, _ := runServer(t, vars)
+	if g, e := s2.Apps.ByID(generated), s2.Apps.ByID("4242"); g == nil || e == nil || g.Name != "default" || e.Name != "default-4242" {
+		t.Fatalf("apps after adding PUSHI_APP_*: %+v %+v", g, e)
+	}
+}
+
+// A socket connected before a secret rotation authorises with the new
+// secret and, during the grace period, the old one (pushi.md §2.3).
+func TestRotationReachesConnectedSockets(t *testing.T) {
+	s := startServer(t, map[string]string{"PUSHI_ADMIN_TOKEN": testAdminToken})
+	old := s.createApp(t, "rotating")
+	c := s.connect(t, old.key)
+	res := s.adminCall(t, "POST", "/apps/"+old.id+"/secret", `{"grace_s":60}`, http.StatusOK)
+	rotated := old
+	rotated.secret = res["secret"].(string)
+	if rotated.secret == old.secret {
+		t.Fatal("rotation kept the secret")
+	}
+	c.subscribePrivate(rotated, "private-new")
+	c.subscribePrivate(old, "private-old")
+	s.adminCall(t, "POST", "/apps/"+old.id+"/secret", `{"grace_s":0}`, http.StatusOK)
+	c.send("pusher:subscribe", map[string]any{"channel": "private-stale", "auth": channelAuth(old.key, old.secret, c.socketID, "private-stale", "")})
+	c.expectSubError("private-stale", "AuthError", 401)
 }

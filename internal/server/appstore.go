@@ -34,32 +34,9 @@ func storedApps(ctx context.Context, cfg *config.Config, st store.Store, log *sl
 	inConfig := map[string]bool{}
 	for _, a := range declared {
 		inConfig[a.ID] = true
-		if a.WebPush.VAPIDPrivateKey == "" {
-			// Keep the VAPID pair across restarts: browsers' push
-			// subscriptions are bound to it.
-			prev := existing[a.ID].App.WebPush
-			a.WebPush.VAPIDPrivateKey, a.WebPush.VAPIDPublicKey = prev.VAPIDPrivateKey, prev.VAPIDPublicKey
-			if prev.VAPIDPrivateKey == "" {
-				if a.WebPush.VAPIDPrivateKey, a.WebPush.VAPIDPublicKey, err = apps.GenerateVAPID(); err != nil {
-					return nil, nil, err
-				}
-			}
-		}
-		if a.ID == cfg.AppID && nameTaken(existing, a) {
-			// The PUSHI_APP_* app's name is not configurable; a first
-			// start's generated "default" app may hold it.
-			a.Name += "-" + a.ID
-		}
-		if err := a.Validate(); err != nil {
+		if err := storeConfigApp(ctx, cfg, st, log, existing, a); err != nil {
 			return nil, nil, err
 		}
-		if err := st.PutApp(ctx, store.NewStoredApp(a, true)); err != nil {
-			if errors.Is(err, store.ErrConflict) {
-				return nil, nil, fmt.Errorf("config app %s: its key or name %q is used by another stored app; rename one of them", a.ID, a.Name)
-			}
-			return nil, nil, fmt.Errorf("storing config app %s: %w", a.ID, err)
-		}
-		existing[a.ID] = store.NewStoredApp(a, true)
 	}
 	// An app dropped from the config stops serving but keeps its data: it
 	// becomes an API-managed, disabled app to re-enable or delete.
@@ -94,6 +71,42 @@ func storedApps(ctx context.Context, cfg *config.Config, st store.Store, log *sl
 	}
 	reg, err := apps.NewStatic(list)
 	return reg, generated, err
+}
+
+// storeConfigApp writes one config app as read-only, adding what the
+// config cannot give, and records it in existing.
+func storeConfigApp(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger, existing map[string]store.StoredApp, a apps.App) error {
+	prev, stored := existing[a.ID]
+	if stored && !prev.FromConfig {
+		log.Warn("config app replaces the API-managed app with its id; it is now read-only through the API", "app_id", a.ID)
+	}
+	if a.WebPush.VAPIDPrivateKey == "" {
+		// Keep the VAPID pair across restarts: browsers' push
+		// subscriptions are bound to it.
+		a.WebPush.VAPIDPrivateKey, a.WebPush.VAPIDPublicKey = prev.App.WebPush.VAPIDPrivateKey, prev.App.WebPush.VAPIDPublicKey
+		if a.WebPush.VAPIDPrivateKey == "" {
+			var err error
+			if a.WebPush.VAPIDPrivateKey, a.WebPush.VAPIDPublicKey, err = apps.GenerateVAPID(); err != nil {
+				return err
+			}
+		}
+	}
+	if a.ID == cfg.AppID && nameTaken(existing, a) {
+		// The PUSHI_APP_* app's name is not configurable; a first
+		// start's generated "default" app may hold it.
+		a.Name += "-" + a.ID
+	}
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	if err := st.PutApp(ctx, store.NewStoredApp(a, true)); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("config app %s: its key or name %q is used by another stored app; rename one of them", a.ID, a.Name)
+		}
+		return fmt.Errorf("storing config app %s: %w", a.ID, err)
+	}
+	existing[a.ID] = store.NewStoredApp(a, true)
+	return nil
 }
 
 func nameTaken(existing map[string]store.StoredApp, a apps.App) bool {

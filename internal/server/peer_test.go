@@ -66,11 +66,12 @@ func TestPeerPairingAndMessaging(t *testing.T) {
 	bob.expectRaw(memberAdded(ch, "carol"))
 	bob.expectNothing(100 * time.Millisecond)
 
-	// Client events on the pair channel reach the partner only, with user_id.
+	// Client events on the pair channel reach the partner only, with user_id,
+	// and are persisted (persistence.client_events defaults to "peer").
 	carol.sendText(`{"event":"client-hi","channel":"` + pair + `","data":{"m":1}}`)
-	alice.expectRaw(`{"event":"client-hi","channel":"peer-chat:alice&carol","data":"{\"m\":1}","user_id":"carol"}`)
+	alice.expectStored(`{"event":"client-hi","channel":"peer-chat:alice&carol","data":"{\"m\":1}","user_id":"carol"}`)
 	alice.sendText(`{"event":"client-hi","channel":"` + pair + `","data":"back"}`)
-	carol.expectRaw(`{"event":"client-hi","channel":"peer-chat:alice&carol","data":"back","user_id":"alice"}`)
+	carol.expectStored(`{"event":"client-hi","channel":"peer-chat:alice&carol","data":"back","user_id":"alice"}`)
 	bob.expectNothing(100 * time.Millisecond)
 	carol.pingPong() // no echo to the sender
 
@@ -90,7 +91,7 @@ func TestPeerPairingAndMessaging(t *testing.T) {
 	carol.subscribe(pair, nil)
 	carol.subscribe("peer-chat:carol&zed", map[string]any{"auth": "ignored"})
 	alice.sendText(`{"event":"client-hi","channel":"` + pair + `","data":"once"}`)
-	carol.expectRaw(`{"event":"client-hi","channel":"peer-chat:alice&carol","data":"once","user_id":"alice"}`)
+	carol.expectStored(`{"event":"client-hi","channel":"peer-chat:alice&carol","data":"once","user_id":"alice"}`)
 	carol.expectNothing(100 * time.Millisecond) // direct + peer sources: delivered once
 
 	// A second socket of alice gets one peer_added per existing pair and
@@ -99,8 +100,8 @@ func TestPeerPairingAndMessaging(t *testing.T) {
 	alice2.subscribePresence(appPeer, ch, peerData("alice"))
 	alice2.expectRaw(peerAdded(ch, pair, `\"carol\"`))
 	carol.sendText(`{"event":"client-x","channel":"` + pair + `","data":"2"}`)
-	alice.expectRaw(`{"event":"client-x","channel":"peer-chat:alice&carol","data":"2","user_id":"carol"}`)
-	alice2.expectRaw(`{"event":"client-x","channel":"peer-chat:alice&carol","data":"2","user_id":"carol"}`)
+	alice.expectStored(`{"event":"client-x","channel":"peer-chat:alice&carol","data":"2","user_id":"carol"}`)
+	alice2.expectStored(`{"event":"client-x","channel":"peer-chat:alice&carol","data":"2","user_id":"carol"}`)
 	bob.expectNothing(50 * time.Millisecond)
 	carol.pingPong()
 }
@@ -126,7 +127,7 @@ func TestPeerCleanup(t *testing.T) {
 	ann.expectError(nil)
 	cy.expectNothing(100 * time.Millisecond)
 	cy.sendText(`{"event":"client-x","channel":"` + pair + `","data":"2"}`)
-	ann2.expectRaw(`{"event":"client-x","channel":"peer-room:ann&cy","data":"2","user_id":"cy"}`)
+	ann2.expectStored(`{"event":"client-x","channel":"peer-room:ann&cy","data":"2","user_id":"cy"}`)
 	ann.expectNothing(100 * time.Millisecond)
 
 	// ann's last peer socket disconnects: the pair dissolves on cy's side.
@@ -184,7 +185,7 @@ func TestPeerIDForms(t *testing.T) {
 	a.expectEvent("pusher_internal:member_added")
 	a.expectRaw(peerAdded(ch, "peer-ids:10&9", `9`))
 	c.sendText(`{"event":"client-n","channel":"peer-ids:10&9","data":"n"}`)
-	a.expectRaw(`{"event":"client-n","channel":"peer-ids:10&9","data":"n","user_id":9}`)
+	a.expectStored(`{"event":"client-n","channel":"peer-ids:10&9","data":"n","user_id":9}`)
 	b.expectRaw(`{"event":"pusher_internal:member_added","channel":"presence-ids","data":"{\"user_id\":9,\"user_info\":{}}"}`)
 	b.expectNothing(50 * time.Millisecond) // no peer_added, no client event
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pushi-io/pushi/internal/api"
@@ -36,6 +37,9 @@ type Server struct {
 	Store   store.Store
 	servers []*http.Server
 	addrs   map[string]net.Addr // "api", "ws" → bound address
+
+	stopBackground context.CancelFunc // retention; set by Start
+	background     sync.WaitGroup
 }
 
 // New builds a server from cfg without listening yet. Apps are loaded
@@ -89,6 +93,10 @@ func isWebSocket(r *http.Request) bool {
 
 // Start binds the listeners and serves in the background.
 func (s *Server) Start() error {
+	bg, stop := context.WithCancel(context.Background())
+	s.stopBackground = stop
+	s.background.Add(1)
+	go func() { defer s.background.Done(); s.retain(bg, s.cfg.RetentionInterval) }()
 	wsHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isWebSocket(r) {
 			s.Node.ServeHTTP(w, r)
@@ -148,6 +156,10 @@ func (s *Server) Addr(name string) net.Addr { return s.addrs[name] }
 // waits for in-flight HTTP requests until ctx ends.
 func (s *Server) Shutdown(ctx context.Context, window time.Duration) error {
 	s.Node.SetDraining(true)
+	if s.stopBackground != nil {
+		s.stopBackground()
+		s.background.Wait()
+	}
 	var errs []error
 	for _, srv := range s.servers {
 		// Shutdown does not track hijacked (WebSocket) connections.

@@ -20,10 +20,11 @@ func TestPublicChannelRoundTrip(t *testing.T) {
 
 // With no app configured the server generates one, so a bare start works.
 func TestGeneratesAppWhenNoneConfigured(t *testing.T) {
-	srv, err := New(mustConfig(t, map[string]string{"APP_PORT": "0", "SERVER_PORT": "0"}), discardLogger())
+	srv, err := New(mustConfig(t, map[string]string{"APP_PORT": "0", "SERVER_PORT": "0", "PUSHI_DB": t.TempDir() + "/pushi.db"}), discardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer srv.Store.Close()
 	all := srv.Apps.All()
 	if len(all) != 1 || len(all[0].Secret) != 64 || !all[0].Enabled {
 		t.Fatalf("generated apps: %+v", all)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"testing"
 	"time"
@@ -284,4 +285,20 @@ func openEnvelope(t testing.TB, sharedSecret, data string) string {
 		t.Fatalf("envelope does not open with the shared secret")
 	}
 	return string(plain)
+}
+
+// storedSuffix is what a persisted event's live frame adds at its end.
+var storedSuffix = regexp.MustCompile(`,"mid":"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}","seq":([0-9]+),"timestamp":[0-9]+\.[0-9]{3}}$`)
+
+// expectStored reads the next frame: want (a Pusher frame) followed by
+// exactly the mid, seq and timestamp of a persisted event. It returns seq.
+func (c *wsClient) expectStored(want string) int64 {
+	c.t.Helper()
+	f := c.next()
+	m := storedSuffix.FindStringSubmatchIndex(f.raw)
+	if m == nil || f.raw[:m[0]]+"}" != want {
+		c.t.Fatalf("frame\n got: %s\nwant: %s with mid, seq and timestamp", f.raw, want)
+	}
+	seq, _ := strconv.ParseInt(f.raw[m[2]:m[3]], 10, 64)
+	return seq
 }
