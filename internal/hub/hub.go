@@ -15,6 +15,7 @@ package hub
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 )
 
 const hubShards = 64
@@ -47,7 +48,8 @@ type subscribers struct{ list []*Subscription }
 type Subscription struct {
 	conn     *Conn
 	socketID string
-	idx      int // position in subscribers.list, for O(1) removal
+	idx      int                        // position in subscribers.list, for O(1) removal
+	hold     atomic.Pointer[replayHold] // non-nil only while a history replay is read (replay.go)
 }
 
 // NewHub returns an empty hub.
@@ -130,7 +132,11 @@ func (h *Hub) Broadcast(app, channel string, frame []byte, exclude string) int {
 		if exclude != "" && s.socketID == exclude {
 			continue
 		}
-		s.conn.send(frame)
+		if h := s.hold.Load(); h != nil {
+			h.offer(frame)
+		} else {
+			s.conn.send(frame)
+		}
 		n++
 	}
 	return n

@@ -17,6 +17,7 @@ type subscribeRequest struct {
 	Auth        json.RawMessage `json:"auth"`
 	ChannelData json.RawMessage `json:"channel_data"`
 	History     json.RawMessage `json:"history"` // pushi.md §7.2
+	Since       json.RawMessage `json:"since"`   // pushi.md §7.2
 }
 
 // subError is a pusher:subscription_error (protocol.md §7.5).
@@ -60,8 +61,13 @@ func (n *Node) subscribe(c *Conn, f *protocol.Frame) {
 		c.sendError(0, "pusher:subscribe requires a string \"channel\"")
 		return
 	}
-	if err := n.trySubscribe(c, name, &req); err != nil {
+	r, err := n.trySubscribe(c, name, &req)
+	if err != nil {
 		c.send(subscriptionError(name, err))
+		return
+	}
+	if r != nil && r.hold != nil {
+		n.replay(c, r)
 	}
 }
 
@@ -77,38 +83,44 @@ func subscriptionError(channel string, e *subError) []byte {
 	return TextFrame(protocol.EncodeEvent(&protocol.Event{Name: "pusher:subscription_error", Channel: channel, Data: string(data)}))
 }
 
-func (n *Node) trySubscribe(c *Conn, name string, req *subscribeRequest) *subError {
+// trySubscribe authorises and joins; a replay it returns is run by the
+// caller once c.mu is released, since it reads the store.
+func (n *Node) trySubscribe(c *Conn, name string, req *subscribeRequest) (*replayRequest, *subError) {
 	app := c.settings()
 	ch, err := protocol.ParseChannel(name, app.Limits.MaxNameLength)
 	if err != nil {
-		return &subError{"LimitReached", "Invalid channel name: " + err.Error(), 4009}
+		return nil, &subError{"LimitReached", "Invalid channel name: " + err.Error(), 4009}
 	}
 	auth, ok := optionalString(req.Auth)
 	if !ok {
-		return invalidData("\"auth\" must be a string")
+		return nil, invalidData("\"auth\" must be a string")
 	}
 	channelData, ok := optionalString(req.ChannelData)
 	if !ok {
-		return invalidData("\"channel_data\" must be a JSON string")
+		return nil, invalidData("\"channel_data\" must be a JSON string")
 	}
 	member, serr := n.authorize(c, ch, auth, channelData, len(req.ChannelData) > 0 && string(req.ChannelData) != "null")
 	if serr != nil {
-		return serr
+		return nil, serr
 	}
 	if ch.Kind == protocol.Personal {
-		return n.subscribePersonal(c, ch, member, req)
+		return nil, n.subscribePersonal(c, ch, member, req)
+	}
+	r, serr := parseReplay(app.Persistence.ReadMax, req.Since, req.History)
+	if serr != nil {
+		return nil, serr
 	}
 
 	c.mu.Lock()
 	defer n.unlock(c)
 	if c.gone {
-		return nil // torn down meanwhile: nothing to join
+		return nil, nil // torn down meanwhile: nothing to join
 	}
 	if ch.Kind == protocol.Peer {
 		// Eligibility rests on the socket's presence membership, so it is
 		// checked under c.mu, atomically with the join (pushi.md §4).
 		if member = peerIdentity(c, name); member == nil {
-			return forbidden("Socket is not eligible for this peer channel")
+			return nil, forbidden("Socket is not eligible for this peer channel")
 		}
 	}
 	if existing := c.subs[name]; existing != nil {
@@ -119,13 +131,16 @@ func (n *Node) trySubscribe(c *Conn, name string, req *subscribeRequest) *subErr
 		existing.src |= srcDirect
 		c.send(n.succeededFrame(c, ch))
 		n.sendCacheFrame(c, ch)
-		return nil
+		return nil, nil
 	}
 	_, serr = n.join(c, ch, member, srcDirect, func() {
 		c.send(n.succeededFrame(c, ch))
 		n.sendCacheFrame(c, ch)
+		if r != nil {
+			r.startHold(c, ch, c.subs[ch.Name].sub)
+		}
 	})
-	return serr
+	return r, serr
 }
 
 // succeededFrame builds subscription_succeeded with the channel's current
