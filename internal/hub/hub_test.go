@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -14,9 +15,17 @@ import (
 	"github.com/pushi-io/pushi/internal/apps"
 	"github.com/pushi-io/pushi/internal/presence"
 	"github.com/pushi-io/pushi/internal/protocol"
+	"github.com/pushi-io/pushi/internal/store"
+	"github.com/pushi-io/pushi/internal/store/sqlite"
 )
 
 func testNode(t testing.TB) (*Node, *apps.App) {
+	t.Helper()
+	return testNodeWith(t, nil)
+}
+
+// testNodeWith is testNode with a durable store (nil: none).
+func testNodeWith(t testing.TB, st store.Store) (*Node, *apps.App) {
 	t.Helper()
 	a := apps.Defaults()
 	a.ID, a.Key, a.Secret, a.Name = "1", "key", "secret", "test"
@@ -28,6 +37,7 @@ func testNode(t testing.TB) (*Node, *apps.App) {
 	opts := DefaultOptions()
 	opts.QueueBudget = 64 << 20
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	opts.Store = st
 	n, err := NewNode(opts, reg, presence.NewMemory(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -116,10 +126,18 @@ func FuzzHandleMessage(f *testing.F) {
 		`{"event":"pusher:ping"}`, `{"event":"x"}`, `{`, `{"event":"pusher:subscribe","data":{"channel":"#server-to-user-1"}}`,
 		`{"event":"pusher:subscribe","data":{"channel":"personal-1","auth":"","history":3}}`,
 		`{"event":"pusher:subscribe","data":{"channel":"peer-x:a&b"}}`, `{"event":"pusher:unsubscribe","data":{"channel":"personal-1"}}`,
+		`{"event":"pusher:subscribe","data":{"channel":"news","since":0}}`, `{"event":"pusher:subscribe","data":{"channel":"news","history":"2"}}`,
+		`{"event":"pushi:latest","data":{"channel":"news","skip":1,"count":5}}`, `{"event":"pusher:latest","data":{"channel":"news","since":-1}}`,
 	} {
 		f.Add([]byte(s))
 	}
-	n, app := testNode(f)
+	// A real store, so history, replay and persisted client events are fuzzed too.
+	st, err := sqlite.Open(filepath.Join(f.TempDir(), "fuzz.db"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { st.Close() })
+	n, app := testNodeWith(f, st)
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		c, _ := pipeConn(t, n, app)
 		n.handleMessage(c, msg)
