@@ -38,6 +38,7 @@ fuzz ./internal/signature FuzzVerify
 fuzz ./internal/hub FuzzHandleMessage
 fuzz ./internal/hub FuzzConsume
 fuzz ./internal/api FuzzTriggerBody
+fuzz ./internal/api FuzzAppPatch
 
 step "microbenchmarks (1x)"
 go test -run '^$' -bench . -benchtime=1x -benchmem ./internal/...

@@ -92,3 +92,31 @@ func FuzzTriggerBody(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAppPatch feeds arbitrary PATCH bodies to the admin merge: a body is
+// either refused with a 4xx or gives a valid app with the same identity,
+// and the app it started from is never changed.
+func FuzzAppPatch(f *testing.F) {
+	for _, s := range []string{`{"client_events":true}`, `{"limits":{"max_batch":0}}`, `{"persistence":{"prefixes":["a-"]}}`,
+		`{"apn":null}`, `{"key":"x"}`, `{"web_push":{"vapid_private_key":"AAAA"}}`, `[]`, `{"name":""}`} {
+		f.Add([]byte(s))
+	}
+	base := apps.Generate("fuzz")
+	f.Fuzz(func(t *testing.T, body []byte) {
+		cur := base
+		before, _ := json.Marshal(&cur)
+		next, err := mergeApp(&cur, body)
+		if after, _ := json.Marshal(&cur); string(after) != string(before) {
+			t.Fatal("the merge changed the current app")
+		}
+		if err == nil {
+			if next.ID != cur.ID || next.Key != cur.Key || next.Secret != cur.Secret || next.Validate() != nil {
+				t.Fatalf("accepted an invalid update: %+v", next)
+			}
+			return
+		}
+		if he, ok := err.(*httpError); !ok || he.status < 400 || he.status > 499 {
+			t.Fatalf("want a 4xx, got %v", err)
+		}
+	})
+}
