@@ -101,7 +101,7 @@ func (c *Config) settings() []setting {
 		{"PUSHI_APP_KEY", "app-key", "", "default app key", str(&c.AppKey)},
 		{"PUSHI_APP_SECRET", "app-secret", "", "default app secret", str(&c.AppSecret)},
 		{"PUSHI_APPS_FILE", "apps-file", "", "JSON file of apps and their settings", str(&c.AppsFile)},
-		{"PUSHI_DB", "db", "./pushi.db", "file of the embedded SQLite store (created with its directory if missing)", nonEmpty(&c.DBPath)},
+		{"PUSHI_DB", "db", "./pushi.db", "file of the embedded SQLite store (created with its directory if missing)", dbFile(&c.DBPath)},
 		{"PUSHI_RETENTION_INTERVAL", "retention-interval", "60", "seconds between trims of stored events and inboxes to each app's retention caps", seconds(&c.RetentionInterval)},
 		{"PUSHI_ADMIN_TOKEN", "admin-token", "", "bearer token of the app management API; generated, stored and logged once when unset", adminToken(&c.AdminToken)},
 		{"PUSHI_ACTIVITY_TIMEOUT", "activity-timeout", "120", "seconds of inbound silence before pusher:ping", seconds(&c.ActivityTimeout)},
@@ -186,16 +186,6 @@ func nonNegative(p *int) func(string) error {
 			return fmt.Errorf("%q is not a non-negative integer", v)
 		}
 		*p = n
-		return nil
-	}
-}
-
-func nonEmpty(p *string) func(string) error {
-	return func(v string) error {
-		if v == "" {
-			return errors.New("must not be empty")
-		}
-		*p = v
 		return nil
 	}
 }

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -74,5 +76,32 @@ func TestAdminToken(t *testing.T) {
 	c, err = Load(nil, env(map[string]string{"PUSHI_ADMIN_TOKEN": "env-token-0123456789"}))
 	if err != nil || c.AdminToken != "env-token-0123456789" {
 		t.Fatalf("env: %q %v", c.AdminToken, err)
+	}
+}
+
+func TestDBPath(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Load(nil, env(nil))
+	if err != nil || c.DBPath != "./pushi.db" {
+		t.Fatalf("default: %q %v", c.DBPath, err)
+	}
+	deep := filepath.Join(dir, "not", "yet", "pushi.db")
+	c, err = Load([]string{"-db", deep}, env(map[string]string{"PUSHI_DB": "/elsewhere.db"}))
+	if err != nil || c.DBPath != deep {
+		t.Fatalf("a file in directories still to create: %q %v", c.DBPath, err)
+	}
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		dir:                                "is a directory",
+		filepath.Join(file, "pushi.db"):    "is not a directory",
+		filepath.Join(file, "a", "b", "x"): "not a directory",
+	} {
+		_, err := Load(nil, env(map[string]string{"PUSHI_DB": path}))
+		if err == nil || !strings.Contains(err.Error(), "PUSHI_DB") || !strings.Contains(err.Error(), want) {
+			t.Errorf("PUSHI_DB=%s: %v, want PUSHI_DB and %q", path, err, want)
+		}
 	}
 }

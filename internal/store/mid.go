@@ -17,7 +17,8 @@ var midGen struct {
 	seq uint16
 }
 
-// NewMID returns a new UUIDv7 in canonical lowercase form.
+// NewMID returns a new UUIDv7 in canonical lowercase form, timestamped now
+// unless that would sort before a mid already made.
 func NewMID(now time.Time) string {
 	ms := now.UnixMilli()
 	midGen.Lock()
@@ -54,4 +55,31 @@ func NewMID(now time.Time) string {
 	s[23] = '-'
 	hex.Encode(s[24:], b[10:])
 	return string(s[:])
+}
+
+// SeedMID makes every later NewMID sort after mid. Backends call it at
+// start with the greatest mid they hold, so a clock that stepped back
+// across a restart cannot put new records before old ones in mid order.
+// A mid this package did not make is ignored.
+func SeedMID(mid string) {
+	var b [8]byte
+	if len(mid) != 36 || mid[14] != '7' {
+		return
+	}
+	if _, err := hex.Decode(b[0:4], []byte(mid[0:8])); err != nil {
+		return
+	}
+	if _, err := hex.Decode(b[4:6], []byte(mid[9:13])); err != nil {
+		return
+	}
+	if _, err := hex.Decode(b[6:8], []byte(mid[14:18])); err != nil {
+		return
+	}
+	ms := int64(b[0])<<40 | int64(b[1])<<32 | int64(b[2])<<24 | int64(b[3])<<16 | int64(b[4])<<8 | int64(b[5])
+	seq := uint16(b[6]&0x0f)<<8 | uint16(b[7])
+	midGen.Lock()
+	if ms > midGen.ms || ms == midGen.ms && seq > midGen.seq {
+		midGen.ms, midGen.seq = ms, seq
+	}
+	midGen.Unlock()
 }

@@ -83,7 +83,8 @@ type InboxQuery struct {
 	Limit     int
 }
 
-// Retention are one app's caps (pushi.md §5.5).
+// Retention are one app's caps (pushi.md §5.5). A zero field is no cap,
+// so a zero Retention trims nothing but inbox rows of vanished events.
 type Retention struct {
 	MaxEventsPerChannel int
 	MaxAge              time.Duration
@@ -132,7 +133,9 @@ type Store interface {
 	// The records are returned in Channels order. then, if not nil, runs
 	// after the commit and before Append returns, in commit order for each
 	// channel: callers broadcast from it so subscribers see seq order.
-	// Concurrent Appends may be committed together (group commit).
+	// Concurrent Appends may be committed together (group commit). If ctx
+	// ends before the backend starts writing t, Append returns ctx.Err()
+	// and nothing is stored; once writing started it waits for the outcome.
 	Append(ctx context.Context, t Trigger, then func([]Event)) ([]Event, error)
 	Events(ctx context.Context, appID, channel string, q EventQuery) (events []Event, more bool, err error)
 	// LastSeq is the channel's highest allocated seq (0 when none).

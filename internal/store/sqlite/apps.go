@@ -2,9 +2,7 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/pushi-io/pushi/internal/store"
@@ -99,27 +97,4 @@ func (s *Store) DeleteApp(ctx context.Context, id string) error {
 		}
 	}
 	return wrap(tx.Commit())
-}
-
-func (s *Store) Meta(ctx context.Context, key string) (string, bool, error) {
-	var v string
-	err := s.r.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", false, nil
-	}
-	return v, err == nil, wrap(err)
-}
-
-func (s *Store) SetMetaIfAbsent(ctx context.Context, key, value string) (string, error) {
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, value); err != nil {
-		return "", wrap(err)
-	}
-	var v string
-	err := s.w.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
-	return v, wrap(err)
-}
-
-// clampLimit keeps page sizes within 1..1000 whatever the caller asks.
-func clampLimit(n int) int {
-	return min(max(n, 1), 1000)
 }

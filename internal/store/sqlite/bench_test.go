@@ -32,8 +32,8 @@ func BenchmarkAppendSerial(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
 }
 
-// BenchmarkAppendParallel is 64 concurrent writers: group commit shares
-// one fsync among everything queued.
+// BenchmarkAppendParallel is 32×GOMAXPROCS concurrent writers on one
+// channel: group commit shares one fsync among everything queued.
 func BenchmarkAppendParallel(b *testing.B) {
 	s := benchStore(b)
 	ctx := context.Background()

@@ -26,6 +26,7 @@ type Store struct {
 	r       *sql.DB // readers: WAL lets them run beside the writer
 	appends chan *appendReq
 	done    chan struct{}
+	stmts   *appendStmts
 	// closeMu keeps Append from sending on the queue while Close closes it.
 	closeMu sync.RWMutex
 	closed  bool
@@ -33,25 +34,16 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
-// Open opens (creating if needed) the database file at path and migrates
-// its schema.
+// readers is the read pool's size: WAL readers never wait for the writer.
+const readers = 4
+
+// Open opens (creating if needed) the database file at path, with its
+// directory, and migrates its schema.
 func Open(path string) (*Store, error) {
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("store directory %s: %w", dir, err)
-		}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("store directory: %w", err)
 	}
-	dsn := func(extra string) string {
-		q := url.Values{}
-		for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)"} {
-			q.Add("_pragma", p)
-		}
-		if extra != "" {
-			q.Add("_pragma", extra)
-		}
-		return "file:" + path + "?" + q.Encode()
-	}
-	w, err := sql.Open("sqlite", dsn(""))
+	w, err := sql.Open("sqlite", dsn(path, ""))
 	if err != nil {
 		return nil, err
 	}
@@ -60,75 +52,43 @@ func Open(path string) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
-	r, err := sql.Open("sqlite", dsn("query_only(ON)"))
+	var maxMID sql.NullString
+	if err := w.QueryRow(`SELECT MAX(mid) FROM events`).Scan(&maxMID); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	store.SeedMID(maxMID.String)
+	stmts, err := prepareAppend(w)
 	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", dsn(path, "query_only(ON)"))
+	if err != nil {
+		stmts.close()
 		w.Close()
 		return nil, err
 	}
-	r.SetMaxOpenConns(4)
-	s := &Store{w: w, r: r, appends: make(chan *appendReq, 1024), done: make(chan struct{})}
+	r.SetMaxOpenConns(readers)
+	r.SetMaxIdleConns(readers)
+	s := &Store{w: w, r: r, stmts: stmts, appends: make(chan *appendReq, 4*maxGroup), done: make(chan struct{})}
 	go s.commitLoop()
 	return s, nil
 }
 
-// migrations run in order; PRAGMA user_version records how many ran.
-var migrations = []string{`
-CREATE TABLE apps (
-	id TEXT PRIMARY KEY,
-	key TEXT NOT NULL UNIQUE,
-	name TEXT NOT NULL UNIQUE,
-	body TEXT NOT NULL,
-	prev_secret TEXT NOT NULL DEFAULT '',
-	prev_valid_until_ms INTEGER NOT NULL DEFAULT 0,
-	from_config INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE follows (
-	app_id TEXT NOT NULL, user_id TEXT NOT NULL, channel TEXT NOT NULL, created_s INTEGER NOT NULL,
-	PRIMARY KEY (app_id, user_id, channel)
-);
-CREATE INDEX follows_by_channel ON follows (app_id, channel, user_id);
-CREATE TABLE sequences (app_id TEXT NOT NULL, channel TEXT NOT NULL, last INTEGER NOT NULL, PRIMARY KEY (app_id, channel));
-CREATE TABLE events (
-	app_id TEXT NOT NULL, channel TEXT NOT NULL, seq INTEGER NOT NULL,
-	mid TEXT NOT NULL UNIQUE, ts_ms INTEGER NOT NULL,
-	event TEXT NOT NULL, data TEXT NOT NULL, source TEXT NOT NULL,
-	socket_id TEXT NOT NULL, user_id TEXT NOT NULL,
-	PRIMARY KEY (app_id, channel, seq)
-);
-CREATE INDEX events_by_age ON events (app_id, ts_ms);
-CREATE TABLE inbox (
-	id INTEGER PRIMARY KEY AUTOINCREMENT,
-	app_id TEXT NOT NULL, user_id TEXT NOT NULL, mid TEXT NOT NULL,
-	channel TEXT NOT NULL, seq INTEGER NOT NULL, ts_ms INTEGER NOT NULL
-);
-CREATE INDEX inbox_by_user ON inbox (app_id, user_id, id);
-CREATE INDEX inbox_by_mid ON inbox (mid);
-`}
-
-func migrate(db *sql.DB) error {
-	var version int
-	if err := db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {
-		return err
+// dsn sets the pragmas on every connection the pool opens. synchronous=FULL
+// in WAL mode fsyncs the WAL at each commit: a returned write survives a
+// power loss, not only a crash.
+func dsn(path, extra string) string {
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)"} {
+		q.Add("_pragma", p)
 	}
-	for i := version; i < len(migrations); i++ {
-		tx, err := db.Begin()
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(migrations[i]); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %d: %w", i+1, err)
-		}
-		if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, i+1)); err != nil {
-			tx.Rollback()
-			return err
-		}
-		if err := tx.Commit(); err != nil {
-			return err
-		}
+	if extra != "" {
+		q.Add("_pragma", extra)
 	}
-	return nil
+	// The path is percent-encoded so a '?' or '#' in it is not a URI part.
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
 }
 
 // Ping checks both pools.
@@ -139,7 +99,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	return wrap(s.r.PingContext(ctx))
 }
 
-// Close stops the committer after what is queued and closes the file.
+// Close lets the committer finish what is queued, then closes the file.
 func (s *Store) Close() error {
 	s.closeMu.Lock()
 	if s.closed {
@@ -150,12 +110,12 @@ func (s *Store) Close() error {
 	close(s.appends)
 	s.closeMu.Unlock()
 	<-s.done
-	return errors.Join(s.r.Close(), s.w.Close())
+	return errors.Join(s.stmts.close(), s.r.Close(), s.w.Close())
 }
 
 // wrap maps driver errors to the store's: constraint violations to
 // ErrConflict, everything else that is not a caller's context to
-// ErrUnavailable.
+// ErrUnavailable (busy, I/O, full disk, closed).
 func wrap(err error) error {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
@@ -175,4 +135,9 @@ func constraintName(msg string) string {
 		return msg[i+len("failed: "):]
 	}
 	return msg
+}
+
+// clampLimit keeps page sizes within 1..1000 whatever the caller asks.
+func clampLimit(n int) int {
+	return min(max(n, 1), 1000)
 }
