@@ -1,0 +1,173 @@
+package mongo
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/pushi-io/pushi/internal/store"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+func followKey(appID, userID, channel string) bson.D {
+	return bson.D{{Key: "app_id", Value: appID}, {Key: "user_id", Value: userID}, {Key: "channel", Value: channel}}
+}
+
+// Follow enforces the per-user limit without a transaction or an atomic
+// update: each of a user's follows holds one of max numbered slots, and
+// the unique (app_id, user_id, slot) index lets only one racing insert
+// take a slot, on any node. A follow that finds no free slot is refused.
+func (s *Store) Follow(ctx context.Context, f store.Follow, max int) (store.Follow, bool, error) {
+	if f.CreatedAt.IsZero() {
+		f.CreatedAt = time.Now()
+	}
+	f.CreatedAt = f.CreatedAt.Truncate(time.Second)
+	for try := 0; try < 64; try++ {
+		existing, err := s.findFollow(ctx, f)
+		if err == nil || !errors.Is(err, store.ErrNotFound) {
+			return existing, false, err
+		}
+		slot, err := s.freeSlot(ctx, f.AppID, f.UserID, max)
+		if err != nil {
+			return f, false, err
+		}
+		c, cancel := s.op(ctx)
+		_, err = s.follows.InsertOne(c, followDoc{AppID: f.AppID, UserID: f.UserID, Channel: f.Channel, Created: f.CreatedAt.Unix(), Slot: slot})
+		cancel()
+		if err == nil {
+			return f, true, nil
+		}
+		if !isDuplicate(err) {
+			return f, false, s.wrap(ctx, err)
+		}
+		// The row or the slot was taken by a racing follow: look again.
+	}
+	return f, false, fmt.Errorf("%w: follow kept racing", store.ErrUnavailable)
+}
+
+func (s *Store) findFollow(ctx context.Context, f store.Follow) (store.Follow, error) {
+	c, cancel := s.op(ctx)
+	defer cancel()
+	var d followDoc
+	if err := s.follows.FindOne(c, followKey(f.AppID, f.UserID, f.Channel)).Decode(&d); err != nil {
+		return f, s.wrap(ctx, err)
+	}
+	f.CreatedAt = time.Unix(d.Created, 0)
+	return f, nil
+}
+
+// freeSlot returns the lowest slot below max the user's follows do not
+// hold, or ErrTooManyFollows.
+func (s *Store) freeSlot(ctx context.Context, appID, userID string, max int) (int, error) {
+	c, cancel := s.op(ctx)
+	defer cancel()
+	cur, err := s.follows.Find(c, bson.D{{Key: "app_id", Value: appID}, {Key: "user_id", Value: userID}},
+		options.Find().SetProjection(bson.D{{Key: "slot", Value: 1}}))
+	if err != nil {
+		return 0, s.wrap(ctx, err)
+	}
+	var docs []followDoc
+	if err := cur.All(c, &docs); err != nil {
+		return 0, s.wrap(ctx, err)
+	}
+	held := make(map[int]bool, len(docs))
+	for _, d := range docs {
+		held[d.Slot] = true
+	}
+	for slot := 0; slot < max; slot++ {
+		if !held[slot] {
+			return slot, nil
+		}
+	}
+	return 0, store.ErrTooManyFollows
+}
+
+func (s *Store) Unfollow(ctx context.Context, appID, userID, channel string) (bool, error) {
+	c, cancel := s.op(ctx)
+	defer cancel()
+	res, err := s.follows.DeleteOne(c, followKey(appID, userID, channel))
+	if err != nil {
+		return false, s.wrap(ctx, err)
+	}
+	return res.DeletedCount > 0, nil
+}
+
+// followCursor is the last row of a page; the next page starts after it.
+type followCursor struct {
+	U string `json:"u"`
+	C string `json:"c"`
+}
+
+func (s *Store) ListFollows(ctx context.Context, appID string, q store.FollowQuery) ([]store.Follow, string, error) {
+	var after followCursor
+	if q.Cursor != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(q.Cursor)
+		if err != nil || json.Unmarshal(raw, &after) != nil {
+			return nil, "", store.ErrInvalidCursor
+		}
+	}
+	filter := bson.D{{Key: "app_id", Value: appID}}
+	if q.UserID != "" {
+		filter = append(filter, bson.E{Key: "user_id", Value: q.UserID})
+	}
+	if q.Channel != "" {
+		filter = append(filter, bson.E{Key: "channel", Value: q.Channel})
+	}
+	if q.Cursor != "" {
+		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "user_id", Value: bson.D{{Key: "$gt", Value: after.U}}}},
+			bson.D{{Key: "user_id", Value: after.U}, {Key: "channel", Value: bson.D{{Key: "$gt", Value: after.C}}}},
+		}})
+	}
+	limit := clampLimit(q.Limit)
+	c, cancel := s.op(ctx)
+	defer cancel()
+	cur, err := s.follows.Find(c, filter, options.Find().
+		SetSort(bson.D{{Key: "user_id", Value: 1}, {Key: "channel", Value: 1}}).SetLimit(int64(limit+1)))
+	if err != nil {
+		return nil, "", s.wrap(ctx, err)
+	}
+	var docs []followDoc
+	if err := cur.All(c, &docs); err != nil {
+		return nil, "", s.wrap(ctx, err)
+	}
+	out := make([]store.Follow, 0, len(docs))
+	for _, d := range docs {
+		out = append(out, store.Follow{AppID: appID, UserID: d.UserID, Channel: d.Channel, CreatedAt: time.Unix(d.Created, 0)})
+	}
+	next := ""
+	if len(out) > limit {
+		out = out[:limit]
+		last := out[limit-1]
+		b, _ := json.Marshal(followCursor{U: last.UserID, C: last.Channel})
+		next = base64.RawURLEncoding.EncodeToString(b)
+	}
+	return out, next, nil
+}
+
+// FollowedBy sorts in Go as well: byte order is the contract, whatever
+// collation the server sorts with.
+func (s *Store) FollowedBy(ctx context.Context, appID, userID string) ([]string, error) {
+	c, cancel := s.op(ctx)
+	defer cancel()
+	cur, err := s.follows.Find(c, bson.D{{Key: "app_id", Value: appID}, {Key: "user_id", Value: userID}},
+		options.Find().SetProjection(bson.D{{Key: "channel", Value: 1}}))
+	if err != nil {
+		return nil, s.wrap(ctx, err)
+	}
+	var docs []followDoc
+	if err := cur.All(c, &docs); err != nil {
+		return nil, s.wrap(ctx, err)
+	}
+	out := make([]string, 0, len(docs))
+	for _, d := range docs {
+		out = append(out, d.Channel)
+	}
+	sort.Strings(out)
+	return out, nil
+}
