@@ -35,7 +35,10 @@ type Config struct {
 	AppsFile                 string
 	AdminToken               string // app management bearer token; "" = generated and stored
 	DBPath                   string // embedded SQLite store file (PUSHI_DB)
-	RetentionInterval        time.Duration
+	// MongoDB store (the original pushi's variables); MongoURL() picks one.
+	MongoURLs         struct{ Mongo, MongoLab, MongoHQ string }
+	MongoDB           string
+	RetentionInterval time.Duration
 
 	ActivityTimeout time.Duration
 	PongTimeout     time.Duration
@@ -101,6 +104,10 @@ func (c *Config) settings() []setting {
 		{"PUSHI_APP_KEY", "app-key", "", "default app key", str(&c.AppKey)},
 		{"PUSHI_APP_SECRET", "app-secret", "", "default app secret", str(&c.AppSecret)},
 		{"PUSHI_APPS_FILE", "apps-file", "", "JSON file of apps and their settings", str(&c.AppsFile)},
+		{"MONGO_URL", "mongo-url", "", "MongoDB store URL (mongodb://…); when set, the store is MongoDB instead of PUSHI_DB", mongoURL(&c.MongoURLs.Mongo)},
+		{"MONGOLAB_URI", "mongolab-uri", "", "MongoDB store URL, used when MONGO_URL is unset", mongoURL(&c.MongoURLs.MongoLab)},
+		{"MONGOHQ_URL", "mongohq-url", "", "MongoDB store URL, used when MONGO_URL and MONGOLAB_URI are unset", mongoURL(&c.MongoURLs.MongoHQ)},
+		{"MONGO_DB", "mongo-db", "pushi", "MongoDB database name", mongoDBName(&c.MongoDB)},
 		{"PUSHI_DB", "db", "./pushi.db", "file of the embedded SQLite store (created with its directory if missing)", dbFile(&c.DBPath)},
 		{"PUSHI_RETENTION_INTERVAL", "retention-interval", "60", "seconds between trims of stored events and inboxes to each app's retention caps", seconds(&c.RetentionInterval)},
 		{"PUSHI_ADMIN_TOKEN", "admin-token", "", "bearer token of the app management API; generated, stored and logged once when unset", adminToken(&c.AdminToken)},
@@ -236,5 +243,38 @@ func oneOf(p *string, allowed ...string) func(string) error {
 			}
 		}
 		return fmt.Errorf("%q is not one of %s", v, strings.Join(allowed, ", "))
+	}
+}
+
+// MongoURL is the MongoDB store URL, "" for the embedded store. With
+// several set, MONGO_URL beats MONGOLAB_URI beats MONGOHQ_URL, the
+// original pushi's precedence.
+func (c *Config) MongoURL() string {
+	for _, u := range []string{c.MongoURLs.Mongo, c.MongoURLs.MongoLab, c.MongoURLs.MongoHQ} {
+		if u != "" {
+			return u
+		}
+	}
+	return ""
+}
+
+func mongoURL(p *string) func(string) error {
+	return func(v string) error {
+		if v != "" && !strings.HasPrefix(v, "mongodb://") && !strings.HasPrefix(v, "mongodb+srv://") {
+			return errors.New("must start with mongodb:// or mongodb+srv://")
+		}
+		*p = v
+		return nil
+	}
+}
+
+// mongoDBName refuses names MongoDB would refuse later, at first write.
+func mongoDBName(p *string) func(string) error {
+	return func(v string) error {
+		if v == "" || len(v) > 63 || strings.ContainsAny(v, `/\. "$*<>:|?`) {
+			return errors.New(`must be 1-63 characters without /\. "$*<>:|?`)
+		}
+		*p = v
+		return nil
 	}
 }

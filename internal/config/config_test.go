@@ -105,3 +105,23 @@ func TestDBPath(t *testing.T) {
 		}
 	}
 }
+
+func TestMongoPrecedence(t *testing.T) {
+	env := map[string]string{"MONGOHQ_URL": "mongodb://hq/", "MONGOLAB_URI": "mongodb://lab/"}
+	c, err := Load(nil, func(k string) string { return env[k] })
+	if err != nil || c.MongoURL() != "mongodb://lab/" || c.MongoDB != "pushi" {
+		t.Fatalf("MONGOLAB_URI beats MONGOHQ_URL: %q %q %v", c.MongoURL(), c.MongoDB, err)
+	}
+	env["MONGO_URL"] = "mongodb://main/"
+	if c, _ := Load(nil, func(k string) string { return env[k] }); c.MongoURL() != "mongodb://main/" {
+		t.Fatalf("MONGO_URL wins: %q", c.MongoURL())
+	}
+	if c, _ := Load(nil, func(string) string { return "" }); c.MongoURL() != "" {
+		t.Fatal("no Mongo variable: the embedded store")
+	}
+	for _, bad := range []map[string]string{{"MONGO_URL": "http://x"}, {"MONGO_DB": "a.b"}} {
+		if _, err := Load(nil, func(k string) string { return bad[k] }); err == nil {
+			t.Fatalf("accepted %v", bad)
+		}
+	}
+}

@@ -59,8 +59,9 @@ type Node struct {
 	perApp    sync.Map // app id → *atomic.Int64
 	draining  atomic.Bool
 
-	counts  countThrottle
-	metrics Metrics
+	counts    countThrottle
+	metrics   Metrics
+	closeOnce sync.Once // Close may be called again (Shutdown twice)
 }
 
 // Metrics are the node's running counters.
@@ -215,9 +216,11 @@ func (n *Node) WaitClosed(ctx context.Context) bool {
 // poller and the writer pool. Call CloseAll and WaitClosed first to let
 // clients hear why they are being dropped.
 func (n *Node) Close() {
-	n.conns.Range(func(k, _ any) bool { k.(*Conn).teardown(); return true })
-	if n.poll != nil {
-		n.poll.stop()
-	}
-	n.writers.stop()
+	n.closeOnce.Do(func() {
+		n.conns.Range(func(k, _ any) bool { k.(*Conn).teardown(); return true })
+		if n.poll != nil {
+			n.poll.stop()
+		}
+		n.writers.stop()
+	})
 }

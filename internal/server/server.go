@@ -21,7 +21,6 @@ import (
 	"github.com/pushi-io/pushi/internal/presence"
 	"github.com/pushi-io/pushi/internal/protocol"
 	"github.com/pushi-io/pushi/internal/store"
-	"github.com/pushi-io/pushi/internal/store/sqlite"
 )
 
 // Version is set at build time with -ldflags "-X …server.Version=…".
@@ -45,9 +44,9 @@ type Server struct {
 // New builds a server from cfg without listening yet. Apps are loaded
 // from the store first, so listeners never serve an unknown app.
 func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
-	st, err := sqlite.Open(cfg.DBPath)
+	st, err := openStore(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("PUSHI_DB: %w", err)
+		return nil, err
 	}
 	srv, err := build(cfg, log, st)
 	if err != nil {
