@@ -125,15 +125,42 @@ func (a *API) userInbox(w http.ResponseWriter, r *http.Request, app *apps.App, _
 		writeErr(w, err)
 		return
 	}
+	before := q.Get("before")
+	if before != "" && !isMID(before) {
+		writeError(w, http.StatusBadRequest, "\"before\" must be the mid of an inbox entry")
+		return
+	}
 	st, err := a.requireStore()
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	events, more, err := st.Inbox(r.Context(), app.ID, userID, store.InboxQuery{BeforeMID: q.Get("before"), Limit: limit})
+	events, more, err := st.Inbox(r.Context(), app.ID, userID, store.InboxQuery{BeforeMID: before, Limit: limit})
 	if err != nil {
 		writeErr(w, storeError(err))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"events": viewEvents(events), "more": more})
+}
+
+// isMID reports whether s has the canonical lowercase UUID form mids are
+// made in, so a garbage cursor is refused rather than compared as text.
+func isMID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				return false
+			}
+		}
+	}
+	return true
 }
