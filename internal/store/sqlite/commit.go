@@ -2,136 +2,18 @@ package sqlite
 
 import (
 	"context"
-	"fmt"
-	"sync/atomic"
 
 	"github.com/pushi-io/pushi/internal/store"
 )
 
-// maxGroup bounds one group commit: large enough that the fsync is shared
-// by everything a burst queues, small enough that one transaction never
-// holds the writer for long.
-const maxGroup = 256
-
-// appendReq states: the committer and a cancelled caller race to move a
-// request out of queued; whoever wins decides whether it is written.
-const (
-	queued int32 = iota
-	taken
-	abandoned
-)
-
-type appendReq struct {
-	ctx   context.Context
-	t     store.Trigger
-	then  func([]store.Event)
-	state atomic.Int32
-	out   []store.Event
-	err   error
-	done  chan struct{}
-}
-
-var errClosed = fmt.Errorf("%w: store closed", store.ErrUnavailable)
-
+// Append queues t for the group committer (store.GroupCommitter): one
+// transaction and one fsync for everything queued.
 func (s *Store) Append(ctx context.Context, t store.Trigger, then func([]store.Event)) ([]store.Event, error) {
-	if len(t.Channels) == 0 {
-		return nil, nil
-	}
-	req := &appendReq{ctx: ctx, t: t, then: then, done: make(chan struct{})}
-	s.closeMu.RLock()
-	if s.closed {
-		s.closeMu.RUnlock()
-		return nil, errClosed
-	}
-	select {
-	case s.appends <- req:
-	case <-ctx.Done():
-		s.closeMu.RUnlock()
-		return nil, ctx.Err()
-	}
-	s.closeMu.RUnlock()
-	select {
-	case <-req.done:
-	case <-ctx.Done():
-		if req.state.CompareAndSwap(queued, abandoned) {
-			return nil, ctx.Err()
-		}
-		// Taken: the caller must learn whether the records exist.
-		<-req.done
-	}
-	return req.out, req.err
+	return s.commits.Append(ctx, t, then)
 }
 
-func (s *Store) commitLoop() {
-	defer close(s.done)
-	batch := make([]*appendReq, 0, maxGroup)
-	for first := range s.appends {
-		batch = append(batch[:0], first)
-	fill:
-		for len(batch) < maxGroup {
-			select {
-			case r, ok := <-s.appends:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
-		s.commitGroup(batch)
-	}
-}
-
-// commitGroup writes a batch in one transaction. If that fails, each
-// trigger is retried alone so one bad trigger cannot fail the others.
-func (s *Store) commitGroup(batch []*appendReq) {
-	live := batch[:0]
-	for _, r := range batch {
-		if r.ctx.Err() != nil {
-			if r.state.CompareAndSwap(queued, abandoned) {
-				r.err = r.ctx.Err()
-				close(r.done)
-			}
-			continue
-		}
-		if r.state.CompareAndSwap(queued, taken) {
-			live = append(live, r)
-		}
-	}
-	if len(live) == 0 {
-		return
-	}
-	if err := s.writeTx(live); err != nil {
-		if len(live) == 1 {
-			finish(live[0], err)
-			return
-		}
-		for _, r := range live {
-			finish(r, s.writeTx([]*appendReq{r}))
-		}
-		return
-	}
-	for _, r := range live {
-		finish(r, nil)
-	}
-}
-
-// finish runs the callback of a committed trigger and wakes its caller.
-// It is called in commit order from the one committer goroutine, which is
-// what puts callbacks in seq order per channel (and why a callback must
-// not Append to the same store: it would wait for itself).
-func finish(r *appendReq, err error) {
-	if err != nil {
-		r.out, r.err = nil, err
-	} else if r.then != nil {
-		r.then(r.out)
-	}
-	close(r.done)
-}
-
-// writeTx writes reqs in one transaction, setting each one's records.
-func (s *Store) writeTx(reqs []*appendReq) error {
+// writeTx writes a batch in one transaction, setting each one's records.
+func (s *Store) writeTx(batch []*store.Pending) error {
 	ctx := context.Background() // a taken trigger is committed whole or not at all
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -139,12 +21,12 @@ func (s *Store) writeTx(reqs []*appendReq) error {
 	}
 	defer tx.Rollback()
 	st := s.stmts.in(ctx, tx)
-	for _, r := range reqs {
-		out, err := appendOne(ctx, st, &r.t)
+	for _, p := range batch {
+		out, err := appendOne(ctx, st, &p.Trigger)
 		if err != nil {
 			return err
 		}
-		r.out = out
+		p.Out = out
 	}
 	return wrap(tx.Commit())
 }

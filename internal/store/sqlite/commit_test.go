@@ -81,7 +81,7 @@ func TestGroupFailureIsolated(t *testing.T) {
 	var rest []chan result
 	for i, name := range []string{"a", "b", "boom", "d"} {
 		rest = append(rest, appendAsync(s, ctx, name))
-		waitFor(t, "the queue", func() bool { return len(s.appends) == i+1 })
+		waitFor(t, "the queue", func() bool { return s.commits.Queued() == i+1 })
 	}
 	release()
 	if r := <-first; r.err != nil || r.called != 1 || r.out[0].Seq != 1 {
@@ -123,7 +123,7 @@ func TestCancelWhileQueued(t *testing.T) {
 	first := blockCommitter(t, s)
 	cctx, cancel := context.WithCancel(ctx)
 	queued := appendAsync(s, cctx, "canceled")
-	waitFor(t, "the queue", func() bool { return len(s.appends) == 1 })
+	waitFor(t, "the queue", func() bool { return s.commits.Queued() == 1 })
 	cancel()
 	select {
 	case r := <-queued:

@@ -24,12 +24,11 @@ import (
 type Store struct {
 	w       *sql.DB // the one writer connection
 	r       *sql.DB // readers: WAL lets them run beside the writer
-	appends chan *appendReq
-	done    chan struct{}
 	stmts   *appendStmts
-	// closeMu keeps Append from sending on the queue while Close closes it.
-	closeMu sync.RWMutex
-	closed  bool
+	commits *store.GroupCommitter
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var _ store.Store = (*Store)(nil)
@@ -71,8 +70,8 @@ func Open(path string) (*Store, error) {
 	}
 	r.SetMaxOpenConns(readers)
 	r.SetMaxIdleConns(readers)
-	s := &Store{w: w, r: r, stmts: stmts, appends: make(chan *appendReq, 4*maxGroup), done: make(chan struct{})}
-	go s.commitLoop()
+	s := &Store{w: w, r: r, stmts: stmts}
+	s.commits = store.NewGroupCommitter(s.writeTx, nil)
 	return s, nil
 }
 
@@ -101,16 +100,11 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close lets the committer finish what is queued, then closes the file.
 func (s *Store) Close() error {
-	s.closeMu.Lock()
-	if s.closed {
-		s.closeMu.Unlock()
-		return nil
-	}
-	s.closed = true
-	close(s.appends)
-	s.closeMu.Unlock()
-	<-s.done
-	return errors.Join(s.stmts.close(), s.r.Close(), s.w.Close())
+	s.closeOnce.Do(func() {
+		s.commits.Close()
+		s.closeErr = errors.Join(s.stmts.close(), s.r.Close(), s.w.Close())
+	})
+	return s.closeErr
 }
 
 // wrap maps driver errors to the store's: constraint violations to
