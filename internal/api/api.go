@@ -59,6 +59,8 @@ func New(opts Options, registry apps.Registry, node *hub.Node) *API {
 
 func (a *API) routes() {
 	a.mux.HandleFunc("/health", a.health)
+	a.mux.HandleFunc("/health/live", a.health)
+	a.mux.HandleFunc("/health/ready", a.ready)
 	a.mux.Handle("/apps/{app_id}/events", a.signed(methods{http.MethodPost: a.triggerEvents}))
 	a.mux.Handle("/apps/{app_id}/batch_events", a.signed(methods{http.MethodPost: a.triggerBatch}))
 	a.mux.Handle("/apps/{app_id}/channels", a.signed(methods{http.MethodGet: a.listChannels}))

@@ -111,6 +111,9 @@ func (n *Node) Connections() int64 { return n.connCount.Load() }
 // SetDraining makes the node refuse new connections with 4200.
 func (n *Node) SetDraining(v bool) { n.draining.Store(v) }
 
+// Draining reports whether the node refuses new connections.
+func (n *Node) Draining() bool { return n.draining.Load() }
+
 // deliver handles a message from the broker (this node's or another's).
 func (n *Node) deliver(m *broker.Message) {
 	switch m.Kind {
