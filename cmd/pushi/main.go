@@ -26,6 +26,10 @@ func main() {
 		runBench(os.Args[2:])
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "store" {
+		runStore(os.Args[2:])
+		return
+	}
 	cfg, err := config.Load(os.Args[1:], os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "pushi: invalid configuration:\n"+err.Error())
