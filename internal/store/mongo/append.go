@@ -23,7 +23,7 @@ var errSeqTaken = errors.New("seq already taken")
 // write stores reqs' records, retrying with fresh seqs when the unique
 // (app_id, channel, seq) index finds one taken: that index, not the
 // counter alone, is what guarantees a seq is stored once.
-func (s *Store) write(reqs []*appendReq) error {
+func (s *Store) write(reqs []*store.Pending) error {
 	for try := 0; ; try++ {
 		keys, err := s.writeOnce(reqs)
 		if !errors.Is(err, errSeqTaken) {
@@ -63,13 +63,13 @@ func (s *Store) repairSeqs(keys []chanKey) error {
 // A failure after the records are in removes them again when it can, so a
 // failed trigger leaves no history; records it cannot remove keep
 // inbox_done=false and the next startup sweep completes them.
-func (s *Store) writeOnce(reqs []*appendReq) ([]chanKey, error) {
+func (s *Store) writeOnce(reqs []*store.Pending) ([]chanKey, error) {
 	ctx := context.Background() // a taken trigger is written or fails, whatever its caller does
 	counts := map[chanKey]int64{}
 	var keys []chanKey
 	for _, r := range reqs {
-		for _, ch := range r.t.Channels {
-			k := chanKey{r.t.AppID, ch}
+		for _, ch := range r.Trigger.Channels {
+			k := chanKey{r.Trigger.AppID, ch}
 			if counts[k] == 0 {
 				keys = append(keys, k)
 			}
@@ -92,17 +92,17 @@ func (s *Store) writeOnce(reqs []*appendReq) ([]chanKey, error) {
 	var pending []eventDoc
 	var mids []string
 	for _, r := range reqs {
-		now := r.t.Time
+		now := r.Trigger.Time
 		if now.IsZero() {
 			now = time.Now()
 		}
 		ts := now.Truncate(time.Millisecond)
-		r.out = make([]store.Event, 0, len(r.t.Channels))
+		r.Out = make([]store.Event, 0, len(r.Trigger.Channels))
 		reached := map[string]bool{}
-		for _, ch := range r.t.Channels {
-			k := chanKey{r.t.AppID, ch}
-			e := store.Event{MID: store.NewMID(ts), AppID: r.t.AppID, Channel: ch, Seq: next[k], Timestamp: ts,
-				Event: r.t.Event, Data: r.t.Data, Source: r.t.Source, SocketID: r.t.SocketID, UserID: r.t.UserID}
+		for _, ch := range r.Trigger.Channels {
+			k := chanKey{r.Trigger.AppID, ch}
+			e := store.Event{MID: store.NewMID(ts), AppID: r.Trigger.AppID, Channel: ch, Seq: next[k], Timestamp: ts,
+				Event: r.Trigger.Event, Data: r.Trigger.Data, Source: r.Trigger.Source, SocketID: r.Trigger.SocketID, UserID: r.Trigger.UserID}
 			next[k]++
 			var to []string
 			for _, u := range users[k] {
@@ -118,7 +118,7 @@ func (s *Store) writeOnce(reqs []*appendReq) ([]chanKey, error) {
 			if len(to) > 0 {
 				pending = append(pending, d)
 			}
-			r.out = append(r.out, e)
+			r.Out = append(r.Out, e)
 		}
 	}
 	c, cancel := s.op(ctx)

@@ -42,11 +42,10 @@ type Store struct {
 
 	apps, meta, follows, sequences, events, inbox *mongo.Collection
 
-	appends chan *appendReq
-	done    chan struct{}
-	// closeMu keeps Append from sending on the queue while Close closes it.
-	closeMu sync.RWMutex
-	closed  bool
+	commits *store.GroupCommitter
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var _ store.Store = (*Store)(nil)
@@ -79,13 +78,12 @@ func OpenWith(ctx context.Context, uri, dbName string, o Options) (*Store, error
 		apps: db.Collection("apps"), meta: db.Collection("meta"), follows: db.Collection("follows"),
 		sequences: db.Collection("sequences"),
 		events:    db.Collection("events"), inbox: db.Collection("inbox"),
-		appends: make(chan *appendReq, 4*maxGroup), done: make(chan struct{}),
 	}
 	if err := s.setup(ctx); err != nil {
 		client.Disconnect(context.Background())
 		return nil, fmt.Errorf("store %s: %w", dbName, err)
 	}
-	go s.commitLoop()
+	s.commits = store.NewGroupCommitter(s.write, isUnreachable)
 	return s, nil
 }
 
@@ -110,18 +108,13 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close lets the committer finish what is queued, then disconnects.
 func (s *Store) Close() error {
-	s.closeMu.Lock()
-	if s.closed {
-		s.closeMu.Unlock()
-		return nil
-	}
-	s.closed = true
-	close(s.appends)
-	s.closeMu.Unlock()
-	<-s.done
-	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
-	defer cancel()
-	return s.client.Disconnect(ctx)
+	s.closeOnce.Do(func() {
+		s.commits.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+		defer cancel()
+		s.closeErr = s.client.Disconnect(ctx)
+	})
+	return s.closeErr
 }
 
 // op bounds one operation by the store's timeout, within the caller's.
@@ -145,8 +138,19 @@ func (s *Store) wrap(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) {
+		return fmt.Errorf("%w: %v", errUnreachable, err)
+	}
 	return fmt.Errorf("%w: %v", store.ErrUnavailable, err)
 }
+
+// errUnreachable marks the outages that concern every operation alike (no
+// connection, timeouts), as against an error of one write: the committer
+// then fails its whole queue at once instead of retrying trigger by
+// trigger, each retry waiting out the timeout again.
+var errUnreachable = fmt.Errorf("%w", store.ErrUnavailable)
+
+func isUnreachable(err error) bool { return errors.Is(err, errUnreachable) }
 
 // isDuplicate reports a unique index violation. FerretDB (the test server)
 // reports one from an update or replace as an InternalError naming the
