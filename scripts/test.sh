@@ -24,6 +24,9 @@ go build -o bin/pushi ./cmd/pushi
 step "go test (race detector)"
 go test -race -count=1 ./...
 
+step "end-to-end tests again on the MongoDB store (in-process FerretDB)"
+PUSHI_TEST_STORE=mongo go test -race -count=1 ./internal/server
+
 step "fuzz (each target for $FUZZTIME)"
 fuzz() {
   local out

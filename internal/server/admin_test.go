@@ -96,6 +96,7 @@ func runServer(t *testing.T, vars map[string]string) (*testServer, *logBuffer, f
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkTestStore(t, srv)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

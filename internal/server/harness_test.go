@@ -47,6 +47,7 @@ func startServer(t testing.TB, env map[string]string) *testServer {
 	for k, v := range env {
 		vars[k] = v
 	}
+	withTestStore(t, vars)
 	cfg, err := config.Load(nil, func(k string) string { return vars[k] })
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +60,7 @@ func startServer(t testing.TB, env map[string]string) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkTestStore(t, srv)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -241,6 +241,7 @@ func url1(k, v string) url.Values { return url.Values{k: {v}} }
 
 func mustConfig(t testing.TB, vars map[string]string) *config.Config {
 	t.Helper()
+	withTestStore(t, vars)
 	cfg, err := config.Load(nil, func(k string) string { return vars[k] })
 	if err != nil {
 		t.Fatal(err)
