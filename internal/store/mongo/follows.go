@@ -2,8 +2,6 @@ package mongo
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -97,19 +95,10 @@ func (s *Store) Unfollow(ctx context.Context, appID, userID, channel string) (bo
 	return res.DeletedCount > 0, nil
 }
 
-// followCursor is the last row of a page; the next page starts after it.
-type followCursor struct {
-	U string `json:"u"`
-	C string `json:"c"`
-}
-
 func (s *Store) ListFollows(ctx context.Context, appID string, q store.FollowQuery) ([]store.Follow, string, error) {
-	var after followCursor
-	if q.Cursor != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(q.Cursor)
-		if err != nil || json.Unmarshal(raw, &after) != nil {
-			return nil, "", store.ErrInvalidCursor
-		}
+	after, err := store.ParseFollowCursor(q.Cursor)
+	if err != nil {
+		return nil, "", err
 	}
 	filter := bson.D{{Key: "app_id", Value: appID}}
 	if q.UserID != "" {
@@ -120,8 +109,8 @@ func (s *Store) ListFollows(ctx context.Context, appID string, q store.FollowQue
 	}
 	if q.Cursor != "" {
 		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
-			bson.D{{Key: "user_id", Value: bson.D{{Key: "$gt", Value: after.U}}}},
-			bson.D{{Key: "user_id", Value: after.U}, {Key: "channel", Value: bson.D{{Key: "$gt", Value: after.C}}}},
+			bson.D{{Key: "user_id", Value: bson.D{{Key: "$gt", Value: after.UserID}}}},
+			bson.D{{Key: "user_id", Value: after.UserID}, {Key: "channel", Value: bson.D{{Key: "$gt", Value: after.Channel}}}},
 		}})
 	}
 	limit := clampLimit(q.Limit)
@@ -140,13 +129,7 @@ func (s *Store) ListFollows(ctx context.Context, appID string, q store.FollowQue
 	for _, d := range docs {
 		out = append(out, store.Follow{AppID: appID, UserID: d.UserID, Channel: d.Channel, CreatedAt: time.Unix(d.Created, 0)})
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		last := out[limit-1]
-		b, _ := json.Marshal(followCursor{U: last.UserID, C: last.Channel})
-		next = base64.RawURLEncoding.EncodeToString(b)
-	}
+	out, next := store.PageFollows(out, limit)
 	return out, next, nil
 }
 

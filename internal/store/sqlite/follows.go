@@ -3,8 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -52,25 +50,16 @@ func (s *Store) Unfollow(ctx context.Context, appID, userID, channel string) (bo
 	return n > 0, nil
 }
 
-// followCursor is the last row of a page; the next page starts after it.
-type followCursor struct {
-	U string `json:"u"`
-	C string `json:"c"`
-}
-
 func (s *Store) ListFollows(ctx context.Context, appID string, q store.FollowQuery) ([]store.Follow, string, error) {
-	var after followCursor
-	if q.Cursor != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(q.Cursor)
-		if err != nil || json.Unmarshal(raw, &after) != nil {
-			return nil, "", store.ErrInvalidCursor
-		}
+	after, err := store.ParseFollowCursor(q.Cursor)
+	if err != nil {
+		return nil, "", err
 	}
 	limit := clampLimit(q.Limit)
 	rows, err := s.r.QueryContext(ctx, `SELECT user_id, channel, created_s FROM follows
 		WHERE app_id = ? AND (? = '' OR user_id = ?) AND (? = '' OR channel = ?) AND (user_id > ? OR (user_id = ? AND channel > ?))
 		ORDER BY user_id, channel LIMIT ?`,
-		appID, q.UserID, q.UserID, q.Channel, q.Channel, after.U, after.U, after.C, limit+1)
+		appID, q.UserID, q.UserID, q.Channel, q.Channel, after.UserID, after.UserID, after.Channel, limit+1)
 	if err != nil {
 		return nil, "", wrap(err)
 	}
@@ -88,13 +77,7 @@ func (s *Store) ListFollows(ctx context.Context, appID string, q store.FollowQue
 	if err := rows.Err(); err != nil {
 		return nil, "", wrap(err)
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		last := out[limit-1]
-		b, _ := json.Marshal(followCursor{U: last.UserID, C: last.Channel})
-		next = base64.RawURLEncoding.EncodeToString(b)
-	}
+	out, next := store.PageFollows(out, limit)
 	return out, next, nil
 }
 
