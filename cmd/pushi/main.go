@@ -60,9 +60,11 @@ func main() {
 	<-ctx.Done()
 	stop()
 	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// The hard limit grows with the window: 30 s for HTTP requests in
+	// flight and the last closes, on top of the spread itself.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second+cfg.DrainWindow)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx, 5*time.Second); err != nil {
+	if err := srv.Shutdown(shutdownCtx, cfg.DrainWindow); err != nil {
 		log.Error("shutdown", "err", err)
 		os.Exit(1)
 	}

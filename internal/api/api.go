@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/pushi-io/pushi/internal/apps"
 	"github.com/pushi-io/pushi/internal/hub"
 	"github.com/pushi-io/pushi/internal/signature"
@@ -32,6 +34,8 @@ type Options struct {
 	// empty token every admin request is refused.
 	Store      store.Store
 	AdminToken string
+	// Metrics, when set, gets the HTTP metrics and is served at /metrics.
+	Metrics *prometheus.Registry
 }
 
 // API is the REST listener's handler.
@@ -42,6 +46,7 @@ type API struct {
 	mux      *http.ServeMux
 	limiters sync.Map // app id → *rateLimiter (max_backend_events_per_s)
 	admin    admin
+	metrics  *httpMetrics // nil without Options.Metrics
 }
 
 // New builds the API and its routes.
@@ -71,6 +76,7 @@ func (a *API) routes() {
 	a.mux.Handle("/apps/{app_id}/users/{user_id}/terminate_connections", a.signed(methods{http.MethodPost: a.terminate}))
 	a.followRoutes()
 	a.adminRoutes()
+	a.metricsRoutes()
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Unknown route "+r.URL.Path)
 	})
@@ -91,7 +97,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = r2
 	}
 	w.Header().Set("Content-Type", "application/json")
-	a.mux.ServeHTTP(w, r)
+	a.serveMux(w, r)
 }
 
 func (a *API) health(w http.ResponseWriter, r *http.Request) {

@@ -42,6 +42,7 @@ type Config struct {
 
 	ActivityTimeout time.Duration
 	PongTimeout     time.Duration
+	DrainWindow     time.Duration // SIGTERM: WebSocket closes spread over this
 	MaxMessageBytes int
 	QueueBytes      int
 	MaxConnections  int
@@ -113,6 +114,7 @@ func (c *Config) settings() []setting {
 		{"PUSHI_ADMIN_TOKEN", "admin-token", "", "bearer token of the app management API; generated, stored and logged once when unset", adminToken(&c.AdminToken)},
 		{"PUSHI_ACTIVITY_TIMEOUT", "activity-timeout", "120", "seconds of inbound silence before pusher:ping", seconds(&c.ActivityTimeout)},
 		{"PUSHI_PONG_TIMEOUT", "pong-timeout", "30", "seconds to wait for a pong before closing 4201", seconds(&c.PongTimeout)},
+		{"PUSHI_DRAIN_WINDOW", "drain-window", "5", "seconds over which SIGTERM/SIGINT spreads the 4200 closes of WebSocket clients, so they do not all reconnect at once", seconds(&c.DrainWindow)},
 		{"PUSHI_MAX_MESSAGE_BYTES", "max-message-bytes", "65536", "largest inbound WebSocket message (close 1009)", positive(&c.MaxMessageBytes)},
 		{"PUSHI_QUEUE_BYTES", "queue-bytes", "1048576", "outbound bytes queued per connection before closing it as a slow consumer (4100)", positive(&c.QueueBytes)},
 		{"PUSHI_MAX_CONNECTIONS", "max-connections", "0", "connections this node accepts, 0 = unlimited (4100)", nonNegative(&c.MaxConnections)},

@@ -46,6 +46,8 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"PUSHI_APP_KEY": "k"}, "PUSHI_APP_SECRET"},
 		{map[string]string{"PUSHI_ACTIVITY_TIMEOUT": "0"}, "PUSHI_ACTIVITY_TIMEOUT"},
 		{map[string]string{"PUSHI_QUEUE_BYTES": "-1"}, "PUSHI_QUEUE_BYTES"},
+		{map[string]string{"PUSHI_DRAIN_WINDOW": "0"}, "PUSHI_DRAIN_WINDOW"},
+		{map[string]string{"PUSHI_DRAIN_WINDOW": "2.5"}, "PUSHI_DRAIN_WINDOW"},
 		{map[string]string{"PUSHI_PATH_PREFIX": "pusher/"}, "PUSHI_PATH_PREFIX"},
 		{map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
 		{map[string]string{"PUSHI_ADMIN_TOKEN": "short"}, "PUSHI_ADMIN_TOKEN"},
@@ -61,6 +63,21 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 	_, err := Load(nil, env(map[string]string{"APP_PORT": "x", "SERVER_PORT": "y"}))
 	if err == nil || !strings.Contains(err.Error(), "APP_PORT") || !strings.Contains(err.Error(), "SERVER_PORT") {
 		t.Fatalf("joined errors: %v", err)
+	}
+}
+
+func TestDrainWindow(t *testing.T) {
+	c, err := Load(nil, env(nil))
+	if err != nil || c.DrainWindow != 5*time.Second {
+		t.Fatalf("default: %v %v", c.DrainWindow, err)
+	}
+	c, err = Load(nil, env(map[string]string{"PUSHI_DRAIN_WINDOW": "30"}))
+	if err != nil || c.DrainWindow != 30*time.Second {
+		t.Fatalf("env: %v %v", c.DrainWindow, err)
+	}
+	c, err = Load([]string{"-drain-window", "2"}, env(map[string]string{"PUSHI_DRAIN_WINDOW": "30"}))
+	if err != nil || c.DrainWindow != 2*time.Second {
+		t.Fatalf("flag: %v %v", c.DrainWindow, err)
 	}
 }
 

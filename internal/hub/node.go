@@ -73,6 +73,10 @@ type Metrics struct {
 	bytesOut      atomic.Uint64
 	slowConsumers atomic.Uint64
 	rateLimited   atomic.Uint64
+	persisted     atomic.Uint64
+	storeErrors   atomic.Uint64
+	closed        closeCounts  // by close code (collector.go)
+	fanout        durationHist // one Broadcast per event, not per recipient
 }
 
 // NewBroker builds the node's broker around the node's delivery handler.
@@ -118,7 +122,9 @@ func (n *Node) Draining() bool { return n.draining.Load() }
 func (n *Node) deliver(m *broker.Message) {
 	switch m.Kind {
 	case broker.ChannelEvent:
+		start := time.Now()
 		n.hub.Broadcast(m.App, m.Channel, TextFrame(m.Payload), m.Exclude)
+		n.metrics.fanout.observe(time.Since(start))
 	case broker.TerminateUser:
 		for _, c := range n.hub.UserConns(m.App, m.UserID) {
 			c.closeWith(protocol.CodeUnauthorized, "Connection terminated by the server")
@@ -179,6 +185,7 @@ func (n *Node) connClosed(c *Conn) {
 	c.wmu.Lock()
 	code := c.closeCode
 	c.wmu.Unlock()
+	n.metrics.closed.add(code)
 	n.log.Debug("connection closed", "app", c.app.ID, "socket_id", c.socketID, "code", code)
 }
 

@@ -50,6 +50,11 @@ func (n *Node) PublishPersisted(ctx context.Context, app *apps.App, chans []prot
 			}
 		}
 	})
+	if err != nil {
+		n.metrics.storeErrors.Add(1)
+	} else {
+		n.metrics.persisted.Add(uint64(len(chans)))
+	}
 	return errors.Join(err, pubErr)
 }
 

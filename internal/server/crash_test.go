@@ -49,6 +49,7 @@ func pushiBinary(t *testing.T) string {
 type pushiProcess struct {
 	cmd    *exec.Cmd
 	apiURL string
+	wsURL  string        // ws://host:port of the WebSocket listener
 	exited chan struct{} // closed when the process has ended
 	mu     sync.Mutex
 	log    bytes.Buffer
@@ -69,9 +70,9 @@ func freePort(t *testing.T) string {
 // on fresh ports and waits until its REST listener accepts connections.
 func startProcess(t *testing.T, bin string, env []string) *pushiProcess {
 	t.Helper()
-	apiPort := freePort(t)
-	p := &pushiProcess{cmd: exec.Command(bin), apiURL: "http://127.0.0.1:" + apiPort, exited: make(chan struct{})}
-	p.cmd.Env = append(env, "APP_HOST=127.0.0.1", "APP_PORT="+apiPort, "SERVER_HOST=127.0.0.1", "SERVER_PORT="+freePort(t))
+	apiPort, wsPort := freePort(t), freePort(t)
+	p := &pushiProcess{cmd: exec.Command(bin), apiURL: "http://127.0.0.1:" + apiPort, wsURL: "ws://127.0.0.1:" + wsPort, exited: make(chan struct{})}
+	p.cmd.Env = append(env, "APP_HOST=127.0.0.1", "APP_PORT="+apiPort, "SERVER_HOST=127.0.0.1", "SERVER_PORT="+wsPort)
 	p.cmd.Stdout = &lockedWriter{p}
 	p.cmd.Stderr = &lockedWriter{p}
 	if err := p.cmd.Start(); err != nil {

@@ -81,7 +81,7 @@ func build(cfg *config.Config, log *slog.Logger, st store.Store) (*Server, error
 	if err != nil {
 		return nil, err
 	}
-	a := api.New(api.Options{PathPrefix: cfg.PathPrefix, Version: Version, Logger: log, Store: st, AdminToken: token}, registry, node)
+	a := api.New(api.Options{PathPrefix: cfg.PathPrefix, Version: Version, Logger: log, Store: st, AdminToken: token, Metrics: newRegistry(node)}, registry, node)
 	return &Server{cfg: cfg, log: log, Apps: registry, Node: node, API: a, Store: st, addrs: map[string]net.Addr{}}, nil
 }
 
