@@ -27,9 +27,18 @@ func testNode(t testing.TB) (*Node, *apps.App) {
 // testNodeWith is testNode with a durable store (nil: none).
 func testNodeWith(t testing.TB, st store.Store) (*Node, *apps.App) {
 	t.Helper()
+	return newTestNode(t, st, func(a *apps.App) { a.ClientEvents, a.SubscriptionCount, a.Watchlist = true, true, true })
+}
+
+// newTestNode runs a node with one app "1" (key "key", secret "secret"),
+// adjusted by configure, and closes it when the test ends.
+func newTestNode(t testing.TB, st store.Store, configure func(*apps.App)) (*Node, *apps.App) {
+	t.Helper()
 	a := apps.Defaults()
 	a.ID, a.Key, a.Secret, a.Name = "1", "key", "secret", "test"
-	a.ClientEvents, a.SubscriptionCount, a.Watchlist = true, true, true
+	if configure != nil {
+		configure(&a)
+	}
 	reg, err := apps.NewStatic([]apps.App{a})
 	if err != nil {
 		t.Fatal(err)

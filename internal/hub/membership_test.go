@@ -62,22 +62,7 @@ func (s *memFollows) set(user, channel string, on bool) {
 
 func storeNode(t testing.TB, st store.Store) (*Node, *apps.App) {
 	t.Helper()
-	a := apps.Defaults()
-	a.ID, a.Key, a.Secret, a.Name = "1", "key", "secret", "test"
-	reg, err := apps.NewStatic([]apps.App{a})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := DefaultOptions()
-	opts.QueueBudget = 64 << 20
-	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	opts.Store = st
-	n, err := NewNode(opts, reg, presence.NewMemory(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(n.Close)
-	return n, reg.ByID("1")
+	return newTestNode(t, st, nil)
 }
 
 func subscribeMsg(c *Conn, channel, channelData string) []byte {
