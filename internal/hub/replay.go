@@ -128,8 +128,13 @@ func (n *Node) replay(c *Conn, r *replayRequest) {
 		records, more, err = st.Events(ctx, app.ID, ch.Name, store.EventQuery{Forward: true, After: r.since, Limit: app.Persistence.ReadMax})
 		if err == nil && !more {
 			// Records between since and the oldest retained one were trimmed.
-			var oldest int64
-			if oldest, err = st.OldestSeq(ctx, app.ID, ch.Name); oldest > r.since+1 {
+			// If that cannot be told, the replay still goes out, marked
+			// incomplete so the client pages on with pushi:latest.
+			oldest, oerr := st.OldestSeq(ctx, app.ID, ch.Name)
+			if oerr != nil {
+				n.log.Error("replay oldest seq failed", "app", app.ID, "err", oerr)
+			}
+			if oerr != nil || oldest > r.since+1 {
 				complete = false
 			}
 		}
