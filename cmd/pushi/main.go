@@ -4,7 +4,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	_ "net/http/pprof"
 	"os"
@@ -42,7 +41,7 @@ func main() {
 		// about 3 % of one core in GC during a 2 000 conn/s connect burst.
 		debug.SetGCPercent(50)
 	}
-	log := newLogger(cfg)
+	log := server.NewLogger(cfg, os.Stderr)
 	if addr := os.Getenv("PUSHI_PPROF_ADDR"); addr != "" {
 		// Profiling for performance work; keep it on loopback.
 		go func() { log.Error("pprof", "err", http.ListenAndServe(addr, nil)) }()
@@ -60,22 +59,12 @@ func main() {
 	<-ctx.Done()
 	stop()
 	log.Info("shutting down")
-	// The hard limit grows with the window: 30 s for HTTP requests in
-	// flight and the last closes, on top of the spread itself.
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second+cfg.DrainWindow)
+	// The hard limit grows with the lame duck and the window: 30 s for HTTP
+	// requests in flight and the last closes, on top of those.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second+cfg.LameDuck+cfg.DrainWindow)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx, cfg.DrainWindow); err != nil {
 		log.Error("shutdown", "err", err)
 		os.Exit(1)
 	}
-}
-
-func newLogger(cfg *config.Config) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }

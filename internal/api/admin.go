@@ -38,15 +38,15 @@ type bodyHandler func(w http.ResponseWriter, r *http.Request, body []byte)
 // registry there is nothing to manage, so only the public VAPID route is
 // served; without a token every admin request is refused, never open.
 func (a *API) adminRoutes() {
+	if a.opts.AdminToken != "" {
+		a.admin.hasToken, a.admin.token = true, sha256.Sum256([]byte(a.opts.AdminToken))
+	}
 	a.mux.Handle("/apps/{app_id}/vapid_key", onlyMethods(map[string]bodyHandler{http.MethodGet: a.vapidKey}))
 	reg, ok := a.apps.(appWriter)
 	if a.opts.Store == nil || !ok {
 		return
 	}
 	a.admin.store, a.admin.reg = a.opts.Store, reg
-	if a.opts.AdminToken != "" {
-		a.admin.hasToken, a.admin.token = true, sha256.Sum256([]byte(a.opts.AdminToken))
-	}
 	a.mux.Handle("/apps", a.adminOnly(map[string]bodyHandler{http.MethodGet: a.listApps, http.MethodPost: a.createApp}))
 	a.mux.Handle("/apps/{app_id}", a.adminOnly(map[string]bodyHandler{http.MethodGet: a.getApp, http.MethodPatch: a.patchApp, http.MethodDelete: a.deleteApp}))
 	a.mux.Handle("/apps/{app_id}/secret", onlyMethods(map[string]bodyHandler{http.MethodPost: a.rotateSecret}))

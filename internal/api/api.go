@@ -17,6 +17,7 @@ import (
 
 	"github.com/pushi-io/pushi/internal/apps"
 	"github.com/pushi-io/pushi/internal/hub"
+	"github.com/pushi-io/pushi/internal/ratelimit"
 	"github.com/pushi-io/pushi/internal/signature"
 	"github.com/pushi-io/pushi/internal/store"
 )
@@ -33,6 +34,7 @@ type Options struct {
 	// Store and AdminToken enable app management (admin.go); with an
 	// empty token every admin request is refused.
 	Store      store.Store
+	StoreName  string // "sqlite" or "mongodb", shown by /health/detailed
 	AdminToken string
 	// Metrics, when set, gets the HTTP metrics and is served at /metrics.
 	Metrics *prometheus.Registry
@@ -44,9 +46,10 @@ type API struct {
 	apps     apps.Registry
 	node     *hub.Node
 	mux      *http.ServeMux
-	limiters sync.Map // app id → *rateLimiter (max_backend_events_per_s)
+	limiters sync.Map // app id → *ratelimit.Bucket (max_backend_events_per_s)
 	admin    admin
 	metrics  *httpMetrics // nil without Options.Metrics
+	started  time.Time
 }
 
 // New builds the API and its routes.
@@ -57,7 +60,7 @@ func New(opts Options, registry apps.Registry, node *hub.Node) *API {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	a := &API{opts: opts, apps: registry, node: node, mux: http.NewServeMux()}
+	a := &API{opts: opts, apps: registry, node: node, mux: http.NewServeMux(), started: time.Now()}
 	a.routes()
 	return a
 }
@@ -66,6 +69,8 @@ func (a *API) routes() {
 	a.mux.HandleFunc("/health", a.health)
 	a.mux.HandleFunc("/health/live", a.health)
 	a.mux.HandleFunc("/health/ready", a.ready)
+	// Behind the admin token even without a store; with no token, refused.
+	a.mux.Handle("/health/detailed", a.adminOnly(map[string]bodyHandler{http.MethodGet: a.detailed}))
 	a.mux.Handle("/apps/{app_id}/events", a.signed(methods{http.MethodPost: a.triggerEvents}))
 	a.mux.Handle("/apps/{app_id}/batch_events", a.signed(methods{http.MethodPost: a.triggerBatch}))
 	a.mux.Handle("/apps/{app_id}/channels", a.signed(methods{http.MethodGet: a.listChannels}))
@@ -198,36 +203,18 @@ func writeErr(w http.ResponseWriter, err error) {
 	writeError(w, http.StatusInternalServerError, err.Error())
 }
 
-// rateLimiter is a per-app token bucket for max_backend_events_per_s.
-type rateLimiter struct {
-	mu     sync.Mutex
-	tokens float64
-	at     time.Time
-}
-
-// allow takes n tokens at rate/s (burst rate); it returns how long to wait
-// when refused.
+// allow takes n backend-event tokens of the app's bucket; it returns how
+// long to wait when refused.
 func (a *API) allow(app *apps.App, n int) (bool, time.Duration) {
 	rate := app.Limits.MaxBackendEventsPerS
 	if rate <= 0 {
 		return true, 0
 	}
-	v, _ := a.limiters.LoadOrStore(app.ID, &rateLimiter{tokens: float64(rate), at: a.opts.Now()})
-	l := v.(*rateLimiter)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := a.opts.Now()
-	l.tokens = min(float64(rate), l.tokens+now.Sub(l.at).Seconds()*float64(rate))
-	l.at = now
-	if l.tokens >= float64(n) {
-		l.tokens -= float64(n)
-		return true, 0
-	}
-	return false, time.Duration((float64(n) - l.tokens) / float64(rate) * float64(time.Second))
+	v, _ := a.limiters.LoadOrStore(app.ID, new(ratelimit.Bucket))
+	return v.(*ratelimit.Bucket).Take(n, rate, a.opts.Now())
 }
 
 func retryAfter(w http.ResponseWriter, wait time.Duration) {
-	secs := int(wait/time.Second) + 1
-	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfter(wait)))
 	writeError(w, http.StatusTooManyRequests, "Backend event rate limit exceeded")
 }

@@ -26,6 +26,9 @@ type Limits struct {
 	MaxBackendEventsPerS     int `json:"max_backend_events_per_s"`
 	WatchlistMax             int `json:"watchlist_max"`
 	MaxFollowsPerUser        int `json:"max_follows_per_user"`
+	// MaxConnectionRate caps this app's WebSocket connection attempts per
+	// second before the upgrade (HTTP 503); 0 leaves only the node's cap.
+	MaxConnectionRate int `json:"max_connection_rate"`
 }
 
 // DefaultLimits are the protocol defaults.
@@ -175,8 +178,8 @@ func (a *App) Validate() error {
 	if l.MaxFollowsPerUser <= 0 {
 		return fmt.Errorf("app %s: limits.max_follows_per_user must be > 0", a.ID)
 	}
-	if l.MaxBackendEventsPerS < 0 || a.MaxConnections < 0 || a.UserAuthTimeoutS <= 0 || a.CacheTTLS <= 0 {
-		return fmt.Errorf("app %s: max_connections, max_backend_events_per_s must be >= 0; user_auth_timeout_s, cache_ttl_s > 0", a.ID)
+	if l.MaxBackendEventsPerS < 0 || l.MaxConnectionRate < 0 || a.MaxConnections < 0 || a.UserAuthTimeoutS <= 0 || a.CacheTTLS <= 0 {
+		return fmt.Errorf("app %s: max_connections, max_backend_events_per_s, max_connection_rate must be >= 0; user_auth_timeout_s, cache_ttl_s > 0", a.ID)
 	}
 	return a.validateDelivery()
 }

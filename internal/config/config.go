@@ -43,6 +43,8 @@ type Config struct {
 	ActivityTimeout time.Duration
 	PongTimeout     time.Duration
 	DrainWindow     time.Duration // SIGTERM: WebSocket closes spread over this
+	LameDuck        time.Duration // SIGTERM: not ready, still serving, before the listeners close
+	MaxConnRate     int           // connection attempts per second before the upgrade
 	MaxMessageBytes int
 	QueueBytes      int
 	MaxConnections  int
@@ -115,9 +117,11 @@ func (c *Config) settings() []setting {
 		{"PUSHI_ACTIVITY_TIMEOUT", "activity-timeout", "120", "seconds of inbound silence before pusher:ping", seconds(&c.ActivityTimeout)},
 		{"PUSHI_PONG_TIMEOUT", "pong-timeout", "30", "seconds to wait for a pong before closing 4201", seconds(&c.PongTimeout)},
 		{"PUSHI_DRAIN_WINDOW", "drain-window", "5", "seconds over which SIGTERM/SIGINT spreads the 4200 closes of WebSocket clients, so they do not all reconnect at once", seconds(&c.DrainWindow)},
+		{"PUSHI_LAME_DUCK", "lame-duck", "0", "seconds SIGTERM/SIGINT keeps the listeners open with /health/ready answering 503 (new WebSocket clients get 4200) before closing them, so a load balancer takes the node out first", nonNegativeSeconds(&c.LameDuck)},
 		{"PUSHI_MAX_MESSAGE_BYTES", "max-message-bytes", "65536", "largest inbound WebSocket message (close 1009)", positive(&c.MaxMessageBytes)},
 		{"PUSHI_QUEUE_BYTES", "queue-bytes", "1048576", "outbound bytes queued per connection before closing it as a slow consumer (4100)", positive(&c.QueueBytes)},
 		{"PUSHI_MAX_CONNECTIONS", "max-connections", "0", "connections this node accepts, 0 = unlimited (4100)", nonNegative(&c.MaxConnections)},
+		{"PUSHI_MAX_CONNECTION_RATE", "max-connection-rate", "1000", "WebSocket connection attempts per second this node takes (burst: one second's worth), checked before the upgrade; over it HTTP 503 with Retry-After; 0 = unlimited", nonNegative(&c.MaxConnRate)},
 		{"PUSHI_PATH_PREFIX", "path-prefix", "", "mount prefix in front of /app/{key} and /apps/…, e.g. /pusher", str(&c.PathPrefix)},
 		{"LOG_LEVEL", "log-level", "info", "debug, info, warn or error", oneOf(&c.LogLevel, "debug", "info", "warn", "error")},
 		{"LOG_FORMAT", "log-format", "text", "text or json", oneOf(&c.LogFormat, "text", "json")},
@@ -215,6 +219,17 @@ func seconds(p *time.Duration) func(string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
 			return fmt.Errorf("%q is not a positive number of seconds", v)
+		}
+		*p = time.Duration(n) * time.Second
+		return nil
+	}
+}
+
+func nonNegativeSeconds(p *time.Duration) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%q is not a number of seconds (0 or more)", v)
 		}
 		*p = time.Duration(n) * time.Second
 		return nil

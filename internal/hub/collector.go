@@ -87,6 +87,7 @@ var (
 	descConns         = desc("connections_current", "Open WebSocket connections on this node.")
 	descAppConns      = desc("app_connections_current", "Open WebSocket connections on this node per app.", "app_id")
 	descAccepted      = desc("connections_accepted_total", "WebSocket connections accepted.")
+	descThrottled     = desc("connections_rate_limited_total", "WebSocket connection attempts refused with HTTP 503 by a connection-rate limit, before the upgrade.")
 	descClosed        = desc("connections_closed_total", "WebSocket connections closed, by close code.", "code")
 	descSubs          = desc("subscriptions_current", "Channel subscriptions held by local connections.")
 	descChannels      = desc("channels_current", "Channels with at least one local subscriber.")
@@ -98,7 +99,7 @@ var (
 	descPersisted     = desc("persisted_events_total", "Event records appended to the store.")
 	descStoreErrors   = desc("store_errors_total", "Persisted publishes that failed in the store.")
 	descFanout        = desc("broadcast_duration_seconds", "Time to queue one event on every local subscriber of its channel.")
-	nodeCollectorDesc = []*prometheus.Desc{descConns, descAppConns, descAccepted, descClosed, descSubs, descChannels,
+	nodeCollectorDesc = []*prometheus.Desc{descConns, descAppConns, descAccepted, descThrottled, descClosed, descSubs, descChannels,
 		descMsgsIn, descMsgsOut, descBytesOut, descSlow, descRateLimited, descPersisted, descStoreErrors, descFanout}
 )
 
@@ -116,26 +117,28 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
-	gauge(descConns, float64(n.connCount.Load()))
+	s := n.Stats()
+	gauge(descConns, float64(s.Connections))
 	n.perApp.Range(func(k, v any) bool {
 		gauge(descAppConns, float64(v.(*atomic.Int64).Load()), k.(string))
 		return true
 	})
-	counter(descAccepted, m.connsAccepted.Load())
+	counter(descAccepted, s.Accepted)
+	counter(descThrottled, s.RateLimited)
+	// Every code is listed, zeros too, so rate() works from the first close.
 	for i, code := range closeCodes {
 		counter(descClosed, m.closed[i].Load(), strconv.Itoa(code))
 	}
 	counter(descClosed, m.closed[len(closeCodes)].Load(), "other")
-	subs, chans := n.hub.totals()
-	gauge(descSubs, float64(subs))
-	gauge(descChannels, float64(chans))
-	counter(descMsgsIn, m.framesIn.Load())
-	counter(descMsgsOut, m.framesOut.Load())
-	counter(descBytesOut, m.bytesOut.Load())
-	counter(descSlow, m.slowConsumers.Load())
-	counter(descRateLimited, m.rateLimited.Load())
-	counter(descPersisted, m.persisted.Load())
-	counter(descStoreErrors, m.storeErrors.Load())
+	gauge(descSubs, float64(s.Subscriptions))
+	gauge(descChannels, float64(s.Channels))
+	counter(descMsgsIn, s.MessagesIn)
+	counter(descMsgsOut, s.MessagesOut)
+	counter(descBytesOut, s.BytesOut)
+	counter(descSlow, s.SlowConsumers)
+	counter(descRateLimited, s.RateLimitedEvents)
+	counter(descPersisted, s.Persisted)
+	counter(descStoreErrors, s.StoreErrors)
 	ch <- m.fanout.metric(descFanout)
 }
 

@@ -35,6 +35,8 @@ type Conn struct {
 	closing      bool // a close frame is queued; nothing more is sent
 	dead         bool // the socket is closed
 	closeCode    int
+	closeReason  string // ours; "" when echoing the peer's close
+	openedAt     int64  // unix nanos, for the close log line
 
 	lastActivity atomic.Int64 // unix nanos of the last inbound frame
 	timer        *time.Timer

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pushi-io/pushi/internal/apps"
 	"github.com/pushi-io/pushi/internal/protocol"
+	"github.com/pushi-io/pushi/internal/ratelimit"
 )
 
 // readBufferSize is the read buffer of a reader goroutine (TLS connections).
@@ -22,12 +23,21 @@ const readBufferSize = 4096
 // pusher:error plus a close frame with the same code, since pusher-js only
 // acts on close codes.
 func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if wait, limited := n.throttled(r); limited {
+		n.metrics.connsThrottled.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfter(wait)))
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(`{"error":"Too many connection attempts: retry after the Retry-After seconds","code":503}`))
+		return
+	}
 	nc, rw, _, err := ws.UpgradeHTTP(r, w)
 	if err != nil {
 		return // the upgrader has answered with a 4xx
 	}
 	app, code, msg := n.admit(r)
 	if code != 0 {
+		n.log.Info("connection refused", "remote", r.RemoteAddr, "path", clip(r.URL.Path, 200), "code", code, "reason", msg)
 		rejectConn(nc, code, msg)
 		return
 	}
@@ -36,14 +46,15 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b, _ := rw.Reader.Peek(k)
 		pending = append([]byte(nil), b...)
 	}
-	c := &Conn{node: n, app: app, socketID: n.ids.Next(), nc: nc, subs: map[string]*chanSub{}}
+	c := &Conn{node: n, app: app, socketID: n.ids.Next(), nc: nc, subs: map[string]*chanSub{}, openedAt: time.Now().UnixNano()}
 	polled := n.poll.prepare(c)
 	c.touch()
 	c.startTimers() // before c is visible elsewhere: teardown may run from any goroutine
 	n.metrics.connsAccepted.Add(1)
 	n.conns.Store(c, struct{}{})
-	n.log.Debug("connection open", "app", app.ID, "socket_id", c.socketID,
-		"client", r.URL.Query().Get("client"), "version", r.URL.Query().Get("version"))
+	q := r.URL.Query()
+	n.log.Info("connection open", "app", app.ID, "socket_id", c.socketID, "remote", r.RemoteAddr,
+		"protocol", q.Get("protocol"), "client", q.Get("client"), "version", q.Get("version"))
 	c.send(TextFrame(connectionEstablished(c.socketID, int(n.opts.ActivityTimeout/time.Second))))
 	// The net/http goroutine that ran the upgrade ends here: its stack grew
 	// through the request machinery. Measured per idle subscribed connection
@@ -64,21 +75,48 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// admit runs the ordered checks of protocol.md §1.1 and reserves a
-// connection slot when they pass.
-func (n *Node) admit(r *http.Request) (*apps.App, int, string) {
+// throttled applies the connection-rate limits before the upgrade, where
+// refusing costs one small HTTP response instead of a WebSocket, a
+// connection slot and a close handshake: the app's own limit, then the
+// node's.
+func (n *Node) throttled(r *http.Request) (time.Duration, bool) {
+	now := time.Now()
+	if key, _ := n.appKey(r); key != "" {
+		if app := n.apps.ByKey(key); app != nil && app.Limits.MaxConnectionRate > 0 {
+			v, _ := n.appRates.LoadOrStore(app.ID, new(ratelimit.Bucket))
+			if ok, wait := v.(*ratelimit.Bucket).Take(1, app.Limits.MaxConnectionRate, now); !ok {
+				return wait, true
+			}
+		}
+	}
+	ok, wait := n.connRate.Take(1, n.opts.MaxConnectionRate, now)
+	return wait, !ok
+}
+
+// appKey takes the app key from /app/{key} (appForm) or the legacy
+// /{key}; "" when the path has neither.
+func (n *Node) appKey(r *http.Request) (key string, appForm bool) {
 	path := r.URL.Path
 	if n.opts.PathPrefix != "" {
 		path = strings.TrimPrefix(path, n.opts.PathPrefix)
 	}
-	key, appForm := "", false
 	switch {
 	case strings.HasPrefix(path, "/app/"):
 		key, appForm = path[len("/app/"):], true
 	case strings.HasPrefix(path, "/") && len(path) > 1:
 		key = path[1:]
 	}
-	if key == "" || strings.Contains(key, "/") {
+	if strings.Contains(key, "/") {
+		return "", appForm
+	}
+	return key, appForm
+}
+
+// admit runs the ordered checks of protocol.md §1.1 and reserves a
+// connection slot when they pass.
+func (n *Node) admit(r *http.Request) (*apps.App, int, string) {
+	key, appForm := n.appKey(r)
+	if key == "" {
 		return nil, protocol.CodeUnknownPath, "Unknown path: use /app/{key}"
 	}
 	q := r.URL.Query()
@@ -117,6 +155,14 @@ func (n *Node) admit(r *http.Request) (*apps.App, int, string) {
 		return nil, protocol.CodeOverCapacity, "Server at capacity"
 	}
 	return app, 0, ""
+}
+
+// clip bounds a client-chosen string before it reaches a log line.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // rejectConn writes pusher:error and a close frame straight to the socket,

@@ -11,6 +11,7 @@ import (
 	"github.com/pushi-io/pushi/internal/broker"
 	"github.com/pushi-io/pushi/internal/presence"
 	"github.com/pushi-io/pushi/internal/protocol"
+	"github.com/pushi-io/pushi/internal/ratelimit"
 	"github.com/pushi-io/pushi/internal/store"
 )
 
@@ -23,7 +24,10 @@ type Options struct {
 	WriteTimeout    time.Duration // one socket write; a stuck peer is dropped
 	PathPrefix      string        // mount prefix stripped before /app/{key}
 	MaxConnections  int           // node capacity, 0 = unlimited (4100)
-	Logger          *slog.Logger
+	// MaxConnectionRate caps connection attempts per second on this node,
+	// checked before the upgrade (HTTP 503); 0 = unlimited.
+	MaxConnectionRate int
+	Logger            *slog.Logger
 	// Store holds follows and persisted events (pushi.md §3-§7). nil turns
 	// the store-backed features off (hub unit tests).
 	Store store.Store
@@ -58,6 +62,8 @@ type Node struct {
 	connCount atomic.Int64
 	perApp    sync.Map // app id → *atomic.Int64
 	draining  atomic.Bool
+	connRate  ratelimit.Bucket // MaxConnectionRate
+	appRates  sync.Map         // app id → *ratelimit.Bucket (limits.max_connection_rate)
 
 	counts    countThrottle
 	metrics   Metrics
@@ -66,17 +72,18 @@ type Node struct {
 
 // Metrics are the node's running counters.
 type Metrics struct {
-	connsAccepted atomic.Uint64
-	connsClosed   atomic.Uint64
-	framesIn      atomic.Uint64
-	framesOut     atomic.Uint64
-	bytesOut      atomic.Uint64
-	slowConsumers atomic.Uint64
-	rateLimited   atomic.Uint64
-	persisted     atomic.Uint64
-	storeErrors   atomic.Uint64
-	closed        closeCounts  // by close code (collector.go)
-	fanout        durationHist // one Broadcast per event, not per recipient
+	connsAccepted  atomic.Uint64
+	connsClosed    atomic.Uint64
+	connsThrottled atomic.Uint64 // refused by a connection-rate limit before the upgrade
+	framesIn       atomic.Uint64
+	framesOut      atomic.Uint64
+	bytesOut       atomic.Uint64
+	slowConsumers  atomic.Uint64
+	rateLimited    atomic.Uint64
+	persisted      atomic.Uint64
+	storeErrors    atomic.Uint64
+	closed         closeCounts  // by close code (collector.go)
+	fanout         durationHist // one Broadcast per event, not per recipient
 }
 
 // NewBroker builds the node's broker around the node's delivery handler.
@@ -183,10 +190,17 @@ func (n *Node) connClosed(c *Conn) {
 	n.appCounter(c.app.ID).Add(-1)
 	n.metrics.connsClosed.Add(1)
 	c.wmu.Lock()
-	code := c.closeCode
+	code, reason := c.closeCode, c.closeReason
 	c.wmu.Unlock()
 	n.metrics.closed.add(code)
-	n.log.Debug("connection closed", "app", c.app.ID, "socket_id", c.socketID, "code", code)
+	switch {
+	case code == 0:
+		code, reason = 1006, "connection lost without a close frame"
+	case reason == "":
+		reason = "closed by the client"
+	}
+	n.log.Info("connection closed", "app", c.app.ID, "socket_id", c.socketID, "code", code, "reason", reason,
+		"duration", time.Duration(time.Now().UnixNano()-c.openedAt).Round(time.Millisecond).String())
 }
 
 // CloseAll closes every local connection with code (4200 when draining),

@@ -51,7 +51,7 @@ func (c *Conn) queueCloseLocked(code int, message string) {
 	}
 	c.pending = append(c.pending, closeFrame(code, message))
 	c.closing = true
-	c.closeCode = code
+	c.closeCode, c.closeReason = code, message
 	c.kickLocked()
 }
 

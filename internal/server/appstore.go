@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/pushi-io/pushi/internal/apps"
 	"github.com/pushi-io/pushi/internal/config"
@@ -172,17 +175,46 @@ func adminToken(ctx context.Context, cfg *config.Config, st store.Store) (token 
 	return token, token == fresh, nil
 }
 
-// logGenerated prints, once, what a first start generated: a fresh
-// install is usable at once, and the credentials are in no file to read.
-func logGenerated(log *slog.Logger, app *apps.App, token string, newToken bool) {
-	var attrs []any
+// logGenerated shows, once, what a first start generated, so a fresh
+// install is usable at once. The text format is for a terminal and shows
+// the secrets there; the JSON format is for log pipelines, which must
+// never hold a secret, so they go to a 0600 file next to PUSHI_DB and the
+// log names the file.
+func logGenerated(log *slog.Logger, cfg *config.Config, app *apps.App, token string, newToken bool) error {
+	public, secret := []any{}, map[string]string{}
 	if app != nil {
-		attrs = append(attrs, "app_id", app.ID, "key", app.Key, "secret", app.Secret)
+		public = append(public, "app_id", app.ID, "key", app.Key)
+		secret["app_id"], secret["key"], secret["secret"] = app.ID, app.Key, app.Secret
 	}
 	if newToken {
-		attrs = append(attrs, "admin_token", token)
+		secret["admin_token"] = token
 	}
-	if len(attrs) > 0 {
+	if len(secret) == 0 {
+		return nil
+	}
+	if cfg.LogFormat != "json" {
+		attrs := public
+		if app != nil {
+			attrs = append(attrs, "secret", app.Secret)
+		}
+		if newToken {
+			attrs = append(attrs, "admin_token", token)
+		}
 		log.Warn("generated credentials, shown this once: keep them (the store keeps them across restarts; PUSHI_ADMIN_TOKEN sets the admin token)", attrs...)
+		return nil
 	}
+	path := filepath.Join(filepath.Dir(cfg.DBPath), credentialsFile)
+	b, _ := json.MarshalIndent(secret, "", "  ")
+	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("writing the generated credentials to %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil { // WriteFile keeps an existing file's mode
+		return err
+	}
+	log.Warn("generated credentials written to a file readable only by this user: read it, keep them, delete it (secrets never go to a JSON log)",
+		append(public, "file", path)...)
+	return nil
 }
+
+// credentialsFile receives generated secrets when logs are JSON.
+const credentialsFile = "pushi-credentials.json"

@@ -21,8 +21,8 @@ import (
 // HTTP requests in flight finish, closes every WebSocket client with
 // pusher:error 4200 and close 4200 spread over PUSHI_DRAIN_WINDOW, and
 // exits 0. /health/ready answering 503 "draining" is covered in-process by
-// TestReadiness: here the listeners close right after the node starts
-// draining, so an outside prober only sees refused connections.
+// TestReadiness, and the lame duck that keeps it visible to a prober by
+// TestLameDuckKeepsListenersOpenWhileNotReady; this run has no lame duck.
 
 var appDrain = testApp{"500001", "key-drain", "secret-drain"}
 

@@ -8,9 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
 )
 
 // sample is one exposition line: a name, its labels and a value.
@@ -129,10 +126,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 
 	// b leaves with a normal close; teardown is asynchronous, so wait for it.
-	if err := wsutil.WriteClientMessage(b.rw, ws.OpClose, ws.NewCloseFrameBody(ws.StatusNormalClosure, "")); err != nil {
-		t.Fatal(err)
-	}
-	b.expectClose(1000)
+	b.sendClose(1000)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		m = s.scrape(t)

@@ -67,13 +67,16 @@ func build(cfg *config.Config, log *slog.Logger, st store.Store) (*Server, error
 	if err != nil {
 		return nil, err
 	}
-	logGenerated(log, generated, token, newToken)
+	if err := logGenerated(log, cfg, generated, token, newToken); err != nil {
+		return nil, err
+	}
 	opts := hub.DefaultOptions()
 	opts.ActivityTimeout = cfg.ActivityTimeout
 	opts.PongTimeout = cfg.PongTimeout
 	opts.MaxMessageBytes = cfg.MaxMessageBytes
 	opts.QueueBudget = cfg.QueueBytes
 	opts.MaxConnections = cfg.MaxConnections
+	opts.MaxConnectionRate = cfg.MaxConnRate
 	opts.PathPrefix = cfg.PathPrefix
 	opts.Logger = log
 	opts.Store = st
@@ -81,7 +84,8 @@ func build(cfg *config.Config, log *slog.Logger, st store.Store) (*Server, error
 	if err != nil {
 		return nil, err
 	}
-	a := api.New(api.Options{PathPrefix: cfg.PathPrefix, Version: Version, Logger: log, Store: st, AdminToken: token, Metrics: newRegistry(node)}, registry, node)
+	a := api.New(api.Options{PathPrefix: cfg.PathPrefix, Version: Version, Logger: log, Store: st, StoreName: storeName(cfg),
+		AdminToken: token, Metrics: newRegistry(node)}, registry, node)
 	return &Server{cfg: cfg, log: log, Apps: registry, Node: node, API: a, Store: st, addrs: map[string]net.Addr{}}, nil
 }
 
@@ -151,10 +155,21 @@ func (s *Server) listen(name string, l config.Listener, h http.Handler) error {
 // Addr returns the bound address of "api" or "ws".
 func (s *Server) Addr(name string) net.Addr { return s.addrs[name] }
 
-// Shutdown stops accepting, closes connections with 4200 over window and
-// waits for in-flight HTTP requests until ctx ends.
+// Shutdown drains the node: readiness goes 503 at once while the
+// listeners stay open for the configured lame-duck time (a load balancer
+// sees "not ready" rather than a refused connection, and takes the node
+// out), then it stops accepting, closes connections with 4200 over window
+// and waits for in-flight HTTP requests until ctx ends.
 func (s *Server) Shutdown(ctx context.Context, window time.Duration) error {
+	again := s.Node.Draining() // a second Shutdown does not wait again
 	s.Node.SetDraining(true)
+	if s.cfg.LameDuck > 0 && !again {
+		s.log.Info("lame duck: not ready, listeners open", "for", s.cfg.LameDuck.String())
+		select {
+		case <-time.After(s.cfg.LameDuck):
+		case <-ctx.Done():
+		}
+	}
 	if s.stopBackground != nil {
 		s.stopBackground()
 		s.background.Wait()

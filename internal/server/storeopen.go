@@ -32,6 +32,14 @@ func openStore(cfg *config.Config) (store.Store, error) {
 	return st, nil
 }
 
+// storeName names the backend openStore picks, for /health/detailed.
+func storeName(cfg *config.Config) string {
+	if cfg.MongoURL() != "" {
+		return "mongodb"
+	}
+	return "sqlite"
+}
+
 // redact drops the password of a URL for messages and logs.
 func redact(raw string) string {
 	u, err := neturl.Parse(raw)

@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
 	"github.com/pushi-io/pushi/internal/config"
 	"github.com/pushi-io/pushi/internal/protocol"
 	"github.com/pushi-io/pushi/internal/signature"
@@ -302,4 +305,13 @@ func (c *wsClient) expectStored(want string) int64 {
 	}
 	seq, _ := strconv.ParseInt(f.raw[m[2]:m[3]], 10, 64)
 	return seq
+}
+
+// sendClose sends a close frame with code and reads the server's echo.
+func (c *wsClient) sendClose(code int) {
+	c.t.Helper()
+	if err := wsutil.WriteClientMessage(c.rw, ws.OpClose, ws.NewCloseFrameBody(ws.StatusCode(code), "")); err != nil {
+		c.t.Fatal(err)
+	}
+	c.expectClose(code)
 }
