@@ -159,7 +159,7 @@ start_server() { # name → sets SERVER_PID and PORT
   pushi)
     PORT=$PUSHI_PORT
     PUSHI_APP_ID=app-id PUSHI_APP_KEY=app-key PUSHI_APP_SECRET=app-secret \
-      APP_PORT=$PORT SERVER_PORT=$PORT LOG_LEVEL=warn PUSHI_DB="$LOGDIR/pushi.db" \
+      APP_PORT=$PORT SERVER_PORT=$PORT LOG_LEVEL=warn PUSHI_DB="$LOGDIR/pushi.db" PUSHI_MAX_CONNECTION_RATE=0 \
       "$BENCH" >"$LOGDIR/pushi.log" 2>&1 &
     ;;
   esac
