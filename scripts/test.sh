@@ -47,6 +47,10 @@ fuzz ./internal/hub FuzzHandleMessage 30000
 fuzz ./internal/hub FuzzConsume 200000
 fuzz ./internal/api FuzzTriggerBody 200000
 fuzz ./internal/api FuzzAppPatch 20000
+fuzz ./internal/api FuzzQuery 15000
+fuzz ./internal/api FuzzBatchBody 20000
+fuzz ./internal/api FuzzFollowsBody 20000
+fuzz ./internal/api FuzzAdminBody 15000
 
 step "microbenchmarks (1x)"
 go test -run '^$' -bench . -benchtime=1x -benchmem ./internal/...

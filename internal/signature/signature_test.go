@@ -3,6 +3,8 @@ package signature
 import (
 	"crypto/md5"
 	"encoding/hex"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,4 +110,22 @@ func FuzzVerify(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A query of many repeats of one key is parsed before any signature
+// check, so its cost must stay linear. Measured in bytes allocated, not
+// time: 200 KB of "a&" allocated about 10 GB when each repeat copied the
+// joined value, and about 22 times the input (the slice of values, the join) joined once.
+func TestParseQueryRepeatsLinear(t *testing.T) {
+	raw := strings.Repeat("a=b&", 50_000) // 200 KB
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	params := ParseQuery(raw)
+	runtime.ReadMemStats(&after)
+	if len(params) != 1 || params[0].Key != "a" || len(params[0].Value) != 2*50_000-1 || !strings.HasPrefix(params[0].Value, "b,b,") {
+		t.Fatalf("parsed %d params, value length %d", len(params), len(params[0].Value))
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 100*uint64(len(raw)) {
+		t.Fatalf("parsing %d bytes allocated %d bytes: quadratic in the repeats", len(raw), alloc)
+	}
 }
