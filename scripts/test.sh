@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: vet, Go unit and integration tests
 # under the race detector, bounded fuzzing of every network decoder, the
-# hot-path microbenchmarks once (so they cannot rot), and the Node suite
+# hot-path microbenchmarks once (so they cannot rot), a short soak test
+# (scripts/soak.sh; SOAK_DURATION and SOAK_CONNS lengthen it), and the Node suite
 # that drives the server with the real pusher-js 8.6.0 and pusher 5.3.4.
 # It installs what is missing (Node packages) and starts what it needs
 # (the server, per test) and stops it afterwards.
@@ -54,6 +55,9 @@ fuzz ./internal/api FuzzAdminBody 15000
 
 step "microbenchmarks (1x)"
 go test -run '^$' -bench . -benchtime=1x -benchmem ./internal/...
+
+step "soak (30 s, 2000 subscribers, churn, slow readers, malformed frames, a connection flood; loopback)"
+SOAK_DURATION=${SOAK_DURATION:-30s} SOAK_CONNS=${SOAK_CONNS:-2000} scripts/soak.sh
 
 step "node suite (pusher-js 8.6.0, pusher 5.3.4)"
 if ! command -v npm >/dev/null; then

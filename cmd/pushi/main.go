@@ -25,6 +25,9 @@ func main() {
 		runBench(os.Args[2:])
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "soak" {
+		runSoak(os.Args[2:]) // exits
+	}
 	if len(os.Args) > 1 && os.Args[1] == "store" {
 		runStore(os.Args[2:])
 		return

@@ -127,7 +127,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	r := newReport(sc.name, o)
-	if lim, err := raiseNoFile(); err != nil {
+	if lim, err := RaiseNoFile(); err != nil {
 		r.note("could not raise RLIMIT_NOFILE: %v (now %d)", err, lim)
 	} else {
 		r.Param("rlimit_nofile", lim)
@@ -232,10 +232,10 @@ func presenceFlags(fs *flag.FlagSet, o *Options) {
 
 func (o *Options) validate() error {
 	var errs []error
-	if err := checkLoopbackURL(o.WS, "ws"); err != nil {
+	if err := CheckLoopbackURL(o.WS, "ws"); err != nil {
 		errs = append(errs, fmt.Errorf("-ws: %w", err))
 	}
-	if err := checkLoopbackURL(o.API, "http"); err != nil {
+	if err := CheckLoopbackURL(o.API, "http"); err != nil {
 		errs = append(errs, fmt.Errorf("-api: %w", err))
 	}
 	o.WS = strings.TrimRight(o.WS, "/")
@@ -313,8 +313,9 @@ func (o *Options) validate() error {
 	return errors.Join(errs...)
 }
 
-// checkLoopbackURL refuses anything but 127.0.0.0/8, ::1 and localhost.
-func checkLoopbackURL(raw, scheme string) error {
+// CheckLoopbackURL refuses anything but scheme:// on 127.0.0.0/8, ::1 and
+// localhost, with no path: the load tools flood whatever they point at.
+func CheckLoopbackURL(raw, scheme string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return err

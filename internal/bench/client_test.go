@@ -121,10 +121,10 @@ func TestLoopbackOnly(t *testing.T) {
 		},
 	}
 	for _, c := range cases {
-		err := checkLoopbackURL(c.url, c.scheme)
+		err := CheckLoopbackURL(c.url, c.scheme)
 		if (err == nil) != c.ok {
 			t.Errorf(
-				"checkLoopbackURL(%s) = %v, want ok=%v",
+				"CheckLoopbackURL(%s) = %v, want ok=%v",
 				c.url, err, c.ok)
 		}
 	}

@@ -11,9 +11,9 @@ import (
 	"time"
 )
 
-// raiseNoFile lifts RLIMIT_NOFILE's soft limit to the hard limit and returns
+// RaiseNoFile lifts RLIMIT_NOFILE's soft limit to the hard limit and returns
 // the resulting soft limit.
-func raiseNoFile() (uint64, error) {
+func RaiseNoFile() (uint64, error) {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return 0, err

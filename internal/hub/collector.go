@@ -14,7 +14,7 @@ import (
 // peer or pushi uses and the protocol's 4xxx codes. Anything else is
 // "other", so the label stays bounded whatever a client sends.
 var closeCodes = [...]int{
-	1000, 1001, protocol.CloseUnsupportedData, 1006, protocol.CloseMessageTooBig,
+	1000, 1001, protocol.CloseProtocolError, protocol.CloseUnsupportedData, 1006, protocol.CloseMessageTooBig,
 	protocol.CodeUnknownApp, protocol.CodeAppDisabled, protocol.CodeOverQuota,
 	protocol.CodeUnknownPath, protocol.CodeBadProtocol, protocol.CodeNoProtocol,
 	protocol.CodeUnauthorized, protocol.CodeOverCapacity, protocol.CodeReconnectNow,

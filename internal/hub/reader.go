@@ -91,7 +91,7 @@ func (c *Conn) consume(data []byte) bool {
 		}
 		if ctl := h.op >= 0x8; (ctl && h.length > 125) || (!ctl && int64(len(in.msg))+h.length > max) {
 			if ctl {
-				c.protocolClose(1002, "control frame too long")
+				c.protocolClose(protocol.CloseProtocolError, "control frame too long")
 			} else {
 				c.protocolClose(protocol.CloseMessageTooBig, "message too big")
 			}
@@ -135,13 +135,13 @@ func (c *Conn) protocolClose(code int, reason string) {
 func (c *Conn) frame(h *frameHeader, payload []byte) bool {
 	in := &c.in
 	if h.rsv != 0 || !h.masked {
-		c.protocolClose(1002, "protocol error")
+		c.protocolClose(protocol.CloseProtocolError, "protocol error")
 		return true
 	}
 	ws.Cipher(payload, h.mask, 0)
 	if h.op >= 0x8 {
 		if !h.fin {
-			c.protocolClose(1002, "fragmented control frame")
+			c.protocolClose(protocol.CloseProtocolError, "fragmented control frame")
 			return true
 		}
 		switch h.op {
@@ -154,17 +154,24 @@ func (c *Conn) frame(h *frameHeader, payload []byte) bool {
 			}
 			c.closeWith(code, "") // echoes the peer's close unless ours is out
 			return false
+		case opPong: // unsolicited or late: nothing to do
+		default: // 0xB-0xF are reserved (RFC 6455 §5.2)
+			c.protocolClose(protocol.CloseProtocolError, "reserved opcode")
 		}
+		return true
+	}
+	if h.op > opBinary { // 0x3-0x7 are reserved (RFC 6455 §5.2)
+		c.protocolClose(protocol.CloseProtocolError, "reserved opcode")
 		return true
 	}
 	if h.op == 0 { // continuation
 		if in.msgOp == 0 {
-			c.protocolClose(1002, "unexpected continuation frame")
+			c.protocolClose(protocol.CloseProtocolError, "unexpected continuation frame")
 			return true
 		}
 	} else {
 		if in.msgOp != 0 {
-			c.protocolClose(1002, "expected continuation frame")
+			c.protocolClose(protocol.CloseProtocolError, "expected continuation frame")
 			return true
 		}
 		if h.fin { // the common case: a whole message in one frame, no copy

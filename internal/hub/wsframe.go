@@ -3,10 +3,11 @@ package hub
 import "encoding/binary"
 
 const (
-	opText  = 0x1
-	opClose = 0x8
-	opPing  = 0x9
-	opPong  = 0xA
+	opText   = 0x1
+	opBinary = 0x2
+	opClose  = 0x8
+	opPing   = 0x9
+	opPong   = 0xA
 )
 
 // frameHeaderLen is the size of an unmasked server frame header.

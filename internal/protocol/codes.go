@@ -15,6 +15,7 @@ const (
 	CodeClientEventRate  = 4301
 	CodeWatchlistTooLong = 4302
 
+	CloseProtocolError   = 1002
 	CloseUnsupportedData = 1003
 	CloseMessageTooBig   = 1009
 )

@@ -315,6 +315,20 @@ func TestBinaryFrameClose1003(t *testing.T) {
 	s.checkOthersServed(t)
 }
 
+// Reserved opcodes, data (0x3-0x7) and control (0xB-0xF), fail the
+// connection with 1002 (RFC 6455 §5.2), unlike a binary message (1003).
+func TestReservedOpcodesClose1002(t *testing.T) {
+	s := startServer(t, nil)
+	for _, op := range []ws.OpCode{0x3, 0x7, 0xB, 0xF} {
+		c := s.connect(t, "key-basic")
+		if err := wsutil.WriteClientMessage(c.rw, op, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		c.expectClose(1002)
+	}
+	s.checkOthersServed(t)
+}
+
 func TestOversizedMessageClose1009(t *testing.T) {
 	s := startServer(t, map[string]string{"PUSHI_MAX_MESSAGE_BYTES": "1024"})
 	c := s.connect(t, "key-basic")

@@ -1,0 +1,110 @@
+package soak
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pushi-io/pushi/internal/bench"
+)
+
+// churnStats counts the churners' connect-subscribe-leave cycles.
+type churnStats struct {
+	cycles   atomic.Int64
+	clean    atomic.Int64 // closed with a close frame
+	dropped  atomic.Int64 // TCP socket closed without one
+	refused  atomic.Int64 // upgrade refused with 503 (during the flood)
+	errors   atomic.Int64
+	errMu    sync.Mutex
+	firstErr string
+}
+
+func (s *churnStats) fail(msg string) {
+	s.errors.Add(1)
+	s.errMu.Lock()
+	if s.firstErr == "" {
+		s.firstErr = msg
+	}
+	s.errMu.Unlock()
+}
+
+// runChurn runs n churners until ctx ends: each dials, subscribes to a
+// random soak channel, holds the connection 100–500 ms and leaves, half of
+// the time cleanly and half by dropping the socket.
+func runChurn(ctx context.Context, d *bench.Dialer, n, channels int, st *churnStats) {
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				churnOnce(ctx, d, channels, st)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func churnOnce(ctx context.Context, d *bench.Dialer, channels int, st *churnStats) {
+	c, err := d.Dial(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		if statusCode(err) == 503 {
+			// Expected while the flood drains the node's connection budget.
+			st.refused.Add(1)
+			sleepCtx(ctx, time.Duration(200+rand.IntN(300))*time.Millisecond)
+			return
+		}
+		st.fail("dial: " + err.Error())
+		sleepCtx(ctx, 100*time.Millisecond)
+		return
+	}
+	// Next blocks without a deadline; a stuck server is caught by this timer.
+	stuck := time.AfterFunc(5*time.Second, func() { _ = c.Abort() })
+	ok := churnSubscribe(c, chanName(rand.IntN(channels)))
+	stuck.Stop()
+	if !ok {
+		_ = c.Abort()
+		st.fail("no subscription_succeeded within 5 s")
+		return
+	}
+	sleepCtx(ctx, time.Duration(100+rand.IntN(400))*time.Millisecond)
+	if rand.IntN(2) == 0 {
+		_ = c.Close()
+		st.clean.Add(1)
+	} else {
+		_ = c.Abort()
+		st.dropped.Add(1)
+	}
+	st.cycles.Add(1)
+}
+
+// churnSubscribe subscribes and reads until subscription_succeeded.
+func churnSubscribe(c *bench.Conn, channel string) bool {
+	if err := c.Subscribe(channel, "", ""); err != nil {
+		return false
+	}
+	for {
+		msg, err := c.Next()
+		if err != nil {
+			return false
+		}
+		if bytes.Equal(bench.EventName(msg), evSucceeded) {
+			return true
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,85 @@
+package soak
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// Detailed is the part of GET /health/detailed the soak test asserts on.
+type Detailed struct {
+	Status      string `json:"status"`
+	Connections struct {
+		Current      int64             `json:"current"`
+		Accepted     uint64            `json:"accepted"`
+		Closed       uint64            `json:"closed"`
+		RateLimited  uint64            `json:"rate_limited"`
+		ClosedByCode map[string]uint64 `json:"closed_by_code"`
+	} `json:"connections"`
+	Channels      int `json:"channels"`
+	Subscriptions int `json:"subscriptions"`
+	Messages      struct {
+		Received  uint64 `json:"received"`
+		Sent      uint64 `json:"sent"`
+		BytesSent uint64 `json:"bytes_sent"`
+	} `json:"messages"`
+	SlowConsumerDisconnects uint64 `json:"slow_consumer_disconnects"`
+	RateLimitedEvents       uint64 `json:"rate_limited_events"`
+	Runtime                 struct {
+		Goroutines     int    `json:"goroutines"`
+		HeapAllocBytes uint64 `json:"heap_alloc_bytes"`
+		HeapInuseBytes uint64 `json:"heap_inuse_bytes"`
+		SysBytes       uint64 `json:"sys_bytes"`
+		NumGC          uint32 `json:"num_gc"`
+	} `json:"runtime"`
+}
+
+// detailedClient reads /health/detailed with the admin token. It has its
+// own transport so the publisher's keep-alive pool never delays it.
+type detailedClient struct {
+	url   string
+	token string
+	hc    *http.Client
+}
+
+func newDetailedClient(base, token string) *detailedClient {
+	return &detailedClient{
+		url:   base + "/health/detailed",
+		token: token,
+		hc:    &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 1}},
+	}
+}
+
+// get fetches the report; gc asks the server to collect garbage first so
+// heap figures taken at different times compare.
+func (d *detailedClient) get(ctx context.Context, gc bool) (*Detailed, error) {
+	u := d.url
+	if gc {
+		u += "?gc=1"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+d.token)
+	resp, err := d.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /health/detailed: HTTP %d: %.200s", resp.StatusCode, body)
+	}
+	var out Detailed
+	if err := json.Unmarshal(body, &out); err != nil {
+		return nil, fmt.Errorf("GET /health/detailed: %w", err)
+	}
+	return &out, nil
+}
