@@ -5,8 +5,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pushi-io/pushi/internal/apps"
 	"github.com/pushi-io/pushi/internal/broker"
 	"github.com/pushi-io/pushi/internal/protocol"
+	"github.com/pushi-io/pushi/internal/webhook"
 )
 
 // clientEvent forwards a client-* event to the channel's other subscribers
@@ -63,12 +65,26 @@ func (n *Node) clientEvent(c *Conn, f *protocol.Frame) {
 		if err := n.PublishPersisted(context.Background(), app, []protocol.Channel{ch}, f.Event, data, from); err != nil {
 			n.log.Error("client event store failed", "app", app.ID, "err", err)
 			c.sendError(0, "Client event could not be stored, so it was not delivered")
+			return
 		}
+		n.clientEventHook(app, c, cs, f.Event, data)
 		return
 	}
 	if err := n.broker.Publish(context.Background(), &broker.Message{Kind: broker.ChannelEvent, App: app.ID, Channel: ch.Name, Exclude: c.socketID, Payload: protocol.EncodeEvent(&ev)}); err != nil {
 		n.log.Error("client event publish failed", "app", app.ID, "err", err)
+		return
 	}
+	n.clientEventHook(app, c, cs, f.Event, data)
+}
+
+// clientEventHook raises client_event for an accepted client event; the
+// user_id is there on presence and peer channels only (protocol.md §15).
+func (n *Node) clientEventHook(app *apps.App, c *Conn, cs *chanSub, event, data string) {
+	ev := webhook.Event{Name: "client_event", Channel: cs.ch.Name, Event: event, Data: data, SocketID: c.socketID}
+	if cs.member != nil {
+		ev.UserID = cs.member.userID
+	}
+	n.hook(app, ev)
 }
 
 // takeToken is a token bucket of rate tokens/s with a burst of rate. It

@@ -6,6 +6,7 @@ import (
 
 	"github.com/pushi-io/pushi/internal/presence"
 	"github.com/pushi-io/pushi/internal/protocol"
+	"github.com/pushi-io/pushi/internal/webhook"
 )
 
 // sources say why a socket holds a channel (pushi.md §1). The socket is
@@ -91,7 +92,11 @@ func (n *Node) join(c *Conn, ch protocol.Channel, member *joiningMember, src sou
 	if ch.Kind != protocol.Public && ch.Kind != protocol.ServerToUser {
 		c.authed = true
 	}
+	if err == nil && count == 1 && channelHooks(ch) {
+		n.hook(app, webhook.Event{Name: "channel_occupied", Channel: ch.Name})
+	}
 	if first {
+		n.hook(app, webhook.Event{Name: "member_added", Channel: ch.Name, UserID: member.userID})
 		// Announce the new member before the joiner's subscription_succeeded
 		// is queued: a socket that subscribes after that frame already lists
 		// the user and must not get member_added for it too (protocol.md §7.1, §7.3).

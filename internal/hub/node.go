@@ -31,6 +31,9 @@ type Options struct {
 	// Store holds follows and persisted events (pushi.md §3-§7). nil turns
 	// the store-backed features off (hub unit tests).
 	Store store.Store
+	// Webhooks gets the protocol webhook events (protocol.md §15); nil
+	// raises none.
+	Webhooks Webhooks
 }
 
 // DefaultOptions mirror pusher-js's defaults (activity 120 s, pong 30 s).
@@ -66,6 +69,7 @@ type Node struct {
 	appRates  sync.Map         // app id → *ratelimit.Bucket (limits.max_connection_rate)
 
 	counts    countThrottle
+	misses    cacheMisses // cache_miss webhook deduplication
 	metrics   Metrics
 	closeOnce sync.Once // Close may be called again (Shutdown twice)
 }
@@ -166,6 +170,9 @@ func (n *Node) publish(ctx context.Context, app *apps.App, ch protocol.Channel, 
 		ttl := time.Duration(app.CacheTTLS) * time.Second
 		if err := n.state.SetCache(ctx, app.ID, ch.Name, presence.CachedEvent{Event: ev.Name, Data: ev.Data, Expires: time.Now().Add(ttl)}); err != nil {
 			return err
+		}
+		if len(app.Webhooks) > 0 {
+			n.misses.cached(chanKey{app.ID, ch.Name})
 		}
 	}
 	return n.broker.Publish(ctx, &broker.Message{Kind: broker.ChannelEvent, App: app.ID, Channel: ch.Name, Exclude: exclude, Payload: payload})

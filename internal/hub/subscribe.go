@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"time"
 
 	"github.com/pushi-io/pushi/internal/broker"
 	"github.com/pushi-io/pushi/internal/presence"
 	"github.com/pushi-io/pushi/internal/protocol"
+	"github.com/pushi-io/pushi/internal/webhook"
 )
 
 // subscribeRequest is pusher:subscribe's data. Fields are raw so that wrong
@@ -191,6 +193,9 @@ func (n *Node) sendCacheFrame(c *Conn, ch protocol.Channel) {
 		n.log.Error("cache read failed", "app", c.app.ID, "err", err)
 	}
 	if !ok {
+		if app := c.settings(); err == nil && len(app.Webhooks) > 0 && n.misses.first(chanKey{app.ID, ch.Name}, time.Now()) {
+			n.hook(app, webhook.Event{Name: "cache_miss", Channel: ch.Name})
+		}
 		miss := append(append([]byte(`{"event":"pusher:cache_miss","channel":`), protocol.AppendString(nil, ch.Name)...), '}')
 		c.send(TextFrame(miss))
 		return
@@ -261,10 +266,14 @@ func (n *Node) leave(c *Conn, cs *chanSub) {
 				rawID = stored.RawID
 			}
 			n.publishMember(app.ID, name, "pusher_internal:member_removed", rawID, nil, c.socketID)
+			n.hook(app, webhook.Event{Name: "member_removed", Channel: name, UserID: cs.member.userID})
 		}
 		if cs.member.peer {
 			n.peerLeft(c, cs, stored)
 		}
+	}
+	if err == nil && count == 0 && channelHooks(cs.ch) {
+		n.hook(app, webhook.Event{Name: "channel_vacated", Channel: name})
 	}
 	n.counts.changed(app, cs.ch, count)
 	if cs.ch.Kind == protocol.Personal {

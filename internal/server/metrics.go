@@ -5,18 +5,46 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/pushi-io/pushi/internal/hub"
+	"github.com/pushi-io/pushi/internal/webhook"
 )
 
 // newRegistry is the server's own registry (not the global default, so
 // two servers in one process, as in tests, do not collide): the node's
 // counters plus the Go runtime and process collectors. The API adds its
 // HTTP metrics and serves it at /metrics.
-func newRegistry(node *hub.Node) *prometheus.Registry {
+func newRegistry(node *hub.Node, hooks *webhook.Dispatcher) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		node.Collector(),
+		webhookCollector{hooks},
 	)
 	return reg
+}
+
+// webhookCollector reads the dispatcher's counters at scrape time.
+type webhookCollector struct{ d *webhook.Dispatcher }
+
+var (
+	descHookRequests = prometheus.NewDesc("pushi_webhook_requests_total",
+		"Protocol webhook requests by outcome: sent (answered 2xx) or failed (an attempt that failed and will be retried or dropped).", []string{"outcome"}, nil)
+	descHookDropped = prometheus.NewDesc("pushi_webhook_dropped_total",
+		"Webhook bodies given up after the retry time, and events dropped from a full per-app queue.", []string{"reason"}, nil)
+)
+
+func (webhookCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descHookRequests
+	ch <- descHookDropped
+}
+
+func (c webhookCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.d.Stats()
+	counter := func(d *prometheus.Desc, v uint64, label string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), label)
+	}
+	counter(descHookRequests, s.Sent, "sent")
+	counter(descHookRequests, s.Failed, "failed")
+	counter(descHookDropped, s.Dropped, "retries_exhausted")
+	counter(descHookDropped, s.QueueDropped, "queue_full")
 }

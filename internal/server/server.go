@@ -21,6 +21,7 @@ import (
 	"github.com/pushi-io/pushi/internal/presence"
 	"github.com/pushi-io/pushi/internal/protocol"
 	"github.com/pushi-io/pushi/internal/store"
+	"github.com/pushi-io/pushi/internal/webhook"
 )
 
 // Version is set at build time with -ldflags "-X …server.Version=…".
@@ -34,6 +35,7 @@ type Server struct {
 	Node    *hub.Node
 	API     *api.API
 	Store   store.Store
+	Hooks   *webhook.Dispatcher // protocol webhooks (protocol.md §15)
 	servers []*http.Server
 	addrs   map[string]net.Addr // "api", "ws" → bound address
 
@@ -80,13 +82,18 @@ func build(cfg *config.Config, log *slog.Logger, st store.Store) (*Server, error
 	opts.PathPrefix = cfg.PathPrefix
 	opts.Logger = log
 	opts.Store = st
+	hookOpts := webhook.DefaultOptions()
+	hookOpts.Version, hookOpts.Logger = Version, log
+	hooks := webhook.New(hookOpts, registry)
+	opts.Webhooks = hooks
 	node, err := hub.NewNode(opts, registry, presence.NewMemory(), nil)
 	if err != nil {
+		hooks.Close(ctx)
 		return nil, err
 	}
 	a := api.New(api.Options{PathPrefix: cfg.PathPrefix, Version: Version, Logger: log, Store: st, StoreName: storeName(cfg),
-		AdminToken: token, Metrics: newRegistry(node)}, registry, node)
-	return &Server{cfg: cfg, log: log, Apps: registry, Node: node, API: a, Store: st, addrs: map[string]net.Addr{}}, nil
+		AdminToken: token, Metrics: newRegistry(node, hooks)}, registry, node)
+	return &Server{cfg: cfg, log: log, Apps: registry, Node: node, API: a, Store: st, Hooks: hooks, addrs: map[string]net.Addr{}}, nil
 }
 
 // isWebSocket reports a WebSocket upgrade request.
@@ -188,6 +195,11 @@ func (s *Server) Shutdown(ctx context.Context, window time.Duration) error {
 	s.Node.WaitClosed(waitCtx)
 	cancel()
 	s.Node.Close()
+	// After the node: the last connections' channel_vacated and
+	// member_removed are among what the dispatcher flushes.
+	if err := s.Hooks.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("webhooks: %w", err))
+	}
 	if err := s.Store.Close(); err != nil {
 		errs = append(errs, err)
 	}

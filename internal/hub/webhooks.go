@@ -1,0 +1,71 @@
+package hub
+
+import (
+	"sync"
+	"time"
+
+	"github.com/pushi-io/pushi/internal/apps"
+	"github.com/pushi-io/pushi/internal/protocol"
+	"github.com/pushi-io/pushi/internal/webhook"
+)
+
+// Webhooks receives the protocol webhook events the node raises
+// (protocol.md §15); webhook.Dispatcher is the implementation. Emit must
+// not block: it is called on the hot path, under the connection's lock.
+type Webhooks interface {
+	Emit(app *apps.App, ev webhook.Event)
+}
+
+// hook raises ev when the app has an endpoint; the check is a length test,
+// so apps without webhooks pay nothing more.
+func (n *Node) hook(app *apps.App, ev webhook.Event) {
+	if n.opts.Webhooks != nil && len(app.Webhooks) > 0 {
+		n.opts.Webhooks.Emit(app, ev)
+	}
+}
+
+// channelHooks reports whether a channel raises channel webhooks:
+// server-to-user channels do not (protocol.md §15).
+func channelHooks(ch protocol.Channel) bool { return ch.Kind != protocol.ServerToUser }
+
+// cacheMissWindow is how long a cache_miss webhook is not repeated for a
+// channel with nothing cached since (protocol.md §10).
+const cacheMissWindow = 60 * time.Second
+
+// cacheMisses deduplicates cache_miss webhooks per channel.
+type cacheMisses struct {
+	mu    sync.Mutex
+	sent  map[chanKey]time.Time
+	swept time.Time
+}
+
+// first reports whether a miss on k should raise a webhook now, and
+// records it. Entries older than the window are swept once per window,
+// so channels that are never cached do not accumulate.
+func (m *cacheMisses) first(k chanKey, now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.sent == nil {
+		m.sent = map[chanKey]time.Time{}
+	}
+	if now.Sub(m.swept) > cacheMissWindow {
+		for key, at := range m.sent {
+			if now.Sub(at) > cacheMissWindow {
+				delete(m.sent, key)
+			}
+		}
+		m.swept = now
+	}
+	if at, ok := m.sent[k]; ok && now.Sub(at) <= cacheMissWindow {
+		return false
+	}
+	m.sent[k] = now
+	return true
+}
+
+// cached forgets k: something was cached, so the next miss is news.
+func (m *cacheMisses) cached(k chanKey) {
+	m.mu.Lock()
+	delete(m.sent, k)
+	m.mu.Unlock()
+}

@@ -1,0 +1,212 @@
+// Package webhook delivers protocol webhooks (protocol.md §15) to the
+// endpoints each app configures: filtered per endpoint, optionally
+// batched, signed with the app's secret, retried with backoff, and
+// bounded per app so a dead endpoint cannot grow memory without limit.
+//
+// Lock order: Dispatcher.mu is the only lock; it is never held across a
+// network call, a timer callback's work or a call into the registry.
+package webhook
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pushi-io/pushi/internal/apps"
+)
+
+// Event is one webhook event as sent in the body's "events".
+type Event struct {
+	Name              string `json:"name"`
+	Channel           string `json:"channel,omitempty"`
+	UserID            string `json:"user_id,omitempty"`
+	Event             string `json:"event,omitempty"`     // client_event
+	Data              string `json:"data,omitempty"`      // client_event
+	SocketID          string `json:"socket_id,omitempty"` // client_event
+	SubscriptionCount *int   `json:"subscription_count,omitempty"`
+}
+
+// Options tune the dispatcher; DefaultOptions are the protocol's values.
+type Options struct {
+	Version   string       // User-Agent: pushi/<Version>
+	Client    *http.Client // default: one with Timeout
+	Logger    *slog.Logger
+	Now       func() time.Time
+	Delay     time.Duration // channel_vacated and member_removed wait this long
+	BatchWait time.Duration // a batch is sent this long after its first event…
+	BatchMax  int           // …or when it holds this many
+	QueueMax  int           // events waiting per app; beyond it the oldest go
+	Timeout   time.Duration // one attempt
+	Senders   int           // concurrent requests
+
+	RetryFirst, RetryMax, RetryFor time.Duration // backoff start, cap, give-up age
+}
+
+// DefaultOptions are protocol.md §15's values.
+func DefaultOptions() Options {
+	return Options{
+		Delay: 3 * time.Second, BatchWait: 200 * time.Millisecond, BatchMax: 100, QueueMax: 10000,
+		Timeout: 10 * time.Second, Senders: 4,
+		RetryFirst: time.Second, RetryMax: 60 * time.Second, RetryFor: 5 * time.Minute,
+	}
+}
+
+// Stats are the dispatcher's counters since it started.
+type Stats struct {
+	Sent         uint64 // bodies answered 2xx
+	Failed       uint64 // attempts that failed (non-2xx, network error, timeout)
+	Retried      uint64 // retries scheduled
+	Dropped      uint64 // bodies given up: retried for RetryFor, or pending at Close
+	QueueDropped uint64 // events dropped because their app's queue was full
+}
+
+// Dispatcher collects, batches and sends webhooks.
+type Dispatcher struct {
+	opts     Options
+	log      *slog.Logger
+	registry apps.Registry
+
+	mu      sync.Mutex
+	closed  bool
+	delayed map[delayKey]*pendingHook // vacated / member_removed in their delay
+	batches map[batchKey]*batch       // open batches, one per app endpoint
+	ready   []*delivery               // bodies to send, oldest first
+	perApp  map[string]int            // events in open batches and ready
+	retries map[*delivery]*time.Timer // bodies waiting for their next attempt
+	busy    map[string]bool           // endpoints with a request in flight
+
+	wake chan struct{} // a sender may find work
+	stop chan struct{} // closed by Close: senders exit once ready is empty
+	done sync.WaitGroup
+
+	sent, failed, retried, dropped, queueDropped atomic.Uint64
+}
+
+// New starts the dispatcher's senders.
+func New(opts Options, registry apps.Registry) *Dispatcher {
+	def := DefaultOptions()
+	if opts.Delay <= 0 {
+		opts.Delay = def.Delay
+	}
+	if opts.BatchWait <= 0 {
+		opts.BatchWait = def.BatchWait
+	}
+	if opts.BatchMax <= 0 {
+		opts.BatchMax = def.BatchMax
+	}
+	if opts.QueueMax <= 0 {
+		opts.QueueMax = def.QueueMax
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = def.Timeout
+	}
+	if opts.Senders <= 0 {
+		opts.Senders = def.Senders
+	}
+	if opts.RetryFirst <= 0 {
+		opts.RetryFirst = def.RetryFirst
+	}
+	if opts.RetryMax <= 0 {
+		opts.RetryMax = def.RetryMax
+	}
+	if opts.RetryFor <= 0 {
+		opts.RetryFor = def.RetryFor
+	}
+	if opts.Client == nil {
+		opts.Client = &http.Client{Timeout: opts.Timeout}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	d := &Dispatcher{
+		opts: opts, log: opts.Logger, registry: registry,
+		delayed: map[delayKey]*pendingHook{}, batches: map[batchKey]*batch{}, perApp: map[string]int{},
+		retries: map[*delivery]*time.Timer{}, busy: map[string]bool{},
+		wake: make(chan struct{}, 1), stop: make(chan struct{}),
+	}
+	for range opts.Senders {
+		d.done.Add(1)
+		go d.sender()
+	}
+	return d
+}
+
+// Emit raises ev for app. It never blocks and returns at once when the
+// app has no endpoint, so the hot path may call it freely. The delay
+// rules of protocol.md §15 apply by ev.Name.
+func (d *Dispatcher) Emit(app *apps.App, ev Event) {
+	if len(app.Webhooks) == 0 {
+		return
+	}
+	switch ev.Name {
+	case "channel_vacated", "member_removed":
+		d.delay(app, ev)
+	case "channel_occupied", "member_added":
+		if d.cancelDelayed(app, ev) {
+			return // left and came back within the delay: nothing happened
+		}
+		d.enqueue(app, ev)
+	default:
+		d.enqueue(app, ev)
+	}
+}
+
+// Stats reads the counters.
+func (d *Dispatcher) Stats() Stats {
+	return Stats{Sent: d.sent.Load(), Failed: d.failed.Load(), Retried: d.retried.Load(),
+		Dropped: d.dropped.Load(), QueueDropped: d.queueDropped.Load()}
+}
+
+// Close stops accepting events, sends what is delayed or batched at once,
+// and lets the senders make one attempt at everything ready until ctx
+// ends. Bodies still waiting then (and those waiting for a retry) are
+// dropped and counted. Every goroutine has stopped when it returns.
+func (d *Dispatcher) Close(ctx context.Context) error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	var due []*pendingHook
+	for k, p := range d.delayed {
+		p.timer.Stop() // a callback that already fired finds its entry gone
+		due = append(due, p)
+		delete(d.delayed, k)
+	}
+	d.mu.Unlock()
+	for _, p := range due {
+		d.enqueue(p.app, p.ev)
+	}
+	d.mu.Lock()
+	d.closed = true
+	for k, b := range d.batches {
+		b.timer.Stop()
+		d.sealLocked(k, b)
+	}
+	for dl, t := range d.retries {
+		t.Stop()
+		delete(d.retries, dl)
+		d.dropped.Add(1)
+	}
+	d.mu.Unlock()
+	close(d.stop)
+	finished := make(chan struct{})
+	go func() { d.done.Wait(); close(finished) }()
+	select {
+	case <-finished:
+		return nil
+	case <-ctx.Done():
+		d.mu.Lock()
+		d.dropped.Add(uint64(len(d.ready)))
+		d.ready = nil
+		d.mu.Unlock()
+		<-finished // senders exit after their current attempt (bounded by Timeout)
+		return ctx.Err()
+	}
+}
