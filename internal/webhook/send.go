@@ -5,9 +5,11 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"slices"
 	"time"
 
@@ -98,7 +100,7 @@ func (d *Dispatcher) attempt(dl *delivery) {
 	wait := backoff(d.opts.RetryFirst, d.opts.RetryMax, dl.attempts)
 	if d.opts.Now().Add(wait).Sub(dl.first) > d.opts.RetryFor {
 		d.dropped.Add(1)
-		d.log.Warn("webhook dropped after retries", "app", dl.app, "url", dl.url, "attempts", dl.attempts, "err", err.Error())
+		d.log.Warn("webhook dropped after retries", "app", dl.app, "host", host(dl.url), "attempts", dl.attempts, "err", errText(err))
 		return
 	}
 	d.mu.Lock()
@@ -175,4 +177,23 @@ func (d *Dispatcher) post(app *apps.App, dl *delivery) error {
 		return statusError(resp.StatusCode)
 	}
 	return nil
+}
+
+// host is the part of an endpoint URL a log may show: a URL can carry
+// credentials in its user info, path or query.
+func host(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Host
+}
+
+// errText is err without the URL net/http puts in it (*url.Error).
+func errText(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Op + ": " + ue.Err.Error()
+	}
+	return err.Error()
 }
