@@ -62,6 +62,13 @@ func TestJSONLogsOneLinePerConnectionAndNoSecrets(t *testing.T) {
 	c.conn.Close() // no close frame: logged as 1006
 	closer := s.connect(t, app.key)
 	closer.sendClose(1000)
+	// Teardown is asynchronous: wait for both before Shutdown closes what
+	// is left with 4200.
+	for deadline := time.Now().Add(5 * time.Second); s.Node.Connections() != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still open", s.Node.Connections())
+		}
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

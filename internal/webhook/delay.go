@@ -34,10 +34,14 @@ func (d *Dispatcher) delay(app *apps.App, ev Event) {
 	k := keyOf(app, ev)
 	p := &pendingHook{app: app, ev: ev}
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
+	if d.closing {
+		// Close is flushing: no timer now, the event goes out with the rest
+		// (or is ignored once closed).
+		d.mu.Unlock()
+		d.enqueue(app, ev)
 		return
 	}
+	defer d.mu.Unlock()
 	if old := d.delayed[k]; old != nil {
 		old.timer.Stop() // vacated twice without occupied between: one is enough
 	}

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,7 +11,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"slices"
 	"time"
 
 	"github.com/pushi-io/pushi/internal/apps"
@@ -35,40 +35,30 @@ func (d *Dispatcher) sender() {
 	}
 }
 
-// next takes the oldest ready body whose endpoint has no request in
-// flight: one request at a time per endpoint keeps first attempts in the
-// order the events were raised (member_removed before channel_vacated).
-// The body leaves its app's queue count.
+// next takes the first ready body of the endpoint that has waited
+// longest for a sender; its endpoint is busy until finish.
 func (d *Dispatcher) next() *delivery {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	i := slices.IndexFunc(d.ready, func(dl *delivery) bool { return !d.busy[dl.endpointKey()] })
-	if i < 0 {
-		return nil
-	}
-	dl := d.ready[i]
-	d.ready = slices.Delete(d.ready, i, i+1)
-	d.busy[dl.endpointKey()] = true
-	if dl.attempts == 0 {
-		d.perApp[dl.app] -= dl.events
-		if d.perApp[dl.app] <= 0 {
-			delete(d.perApp, dl.app)
+	for {
+		ep, ok := d.runnable.pop()
+		if !ok {
+			return nil
 		}
+		ep.queued = false
+		dl, ok := ep.ready.pop()
+		if !ok {
+			continue // emptied by the queue bound or Close
+		}
+		ep.busy = true
+		dl.state = stateInFlight
+		ep.app.inflight++
+		d.releaseLocked(ep.app, dl.events)
+		if d.runnable.len() > 0 {
+			d.wakeLocked() // more work: pass the wake-up on to another sender
+		}
+		return dl
 	}
-	if len(d.ready) > 0 {
-		d.wakeLocked() // more work: pass the wake-up on to another sender
-	}
-	return dl
-}
-
-// release frees dl's endpoint for the next body.
-func (d *Dispatcher) release(dl *delivery) {
-	d.mu.Lock()
-	delete(d.busy, dl.endpointKey())
-	if len(d.ready) > 0 {
-		d.wakeLocked()
-	}
-	d.mu.Unlock()
 }
 
 func (d *Dispatcher) wakeLocked() {
@@ -78,48 +68,70 @@ func (d *Dispatcher) wakeLocked() {
 	}
 }
 
-// attempt sends dl once and schedules its retry when that fails.
+// attempt sends dl once, then finishes it: sent, retried later or given up.
 func (d *Dispatcher) attempt(dl *delivery) {
-	defer d.release(dl)
-	app := d.registry.ByID(dl.app)
-	if app == nil {
-		d.dropped.Add(1) // the app was deleted meanwhile
+	// The app may have changed since the event: its key, secrets and
+	// endpoint headers are read now. A body whose app or endpoint is gone
+	// is dropped.
+	app := d.registry.ByID(dl.ep.app.id)
+	w := endpointOf(app, dl.ep.key)
+	var err error
+	if w != nil {
+		now := d.opts.Now()
+		if dl.attempts == 0 {
+			dl.first = now
+		}
+		dl.attempts++
+		err = d.post(app, w, dl)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ep, aq := dl.ep, dl.ep.app
+	ep.busy = false
+	if ep.ready.len() > 0 && !ep.queued {
+		ep.queued = true
+		d.runnable.push(ep)
+		d.wakeLocked()
+	}
+	aq.inflight--
+	switch {
+	case w == nil:
+		d.dropped.Add(1)
+		dl.state = stateDone
+		d.releaseLocked(aq, 0)
 		return
-	}
-	now := d.opts.Now()
-	if dl.attempts == 0 {
-		dl.first = now
-	}
-	dl.attempts++
-	err := d.post(app, dl)
-	if err == nil {
+	case err == nil:
 		d.sent.Add(1)
+		dl.state = stateDone
+		d.releaseLocked(aq, 0)
 		return
 	}
 	d.failed.Add(1)
 	wait := backoff(d.opts.RetryFirst, d.opts.RetryMax, dl.attempts)
-	if d.opts.Now().Add(wait).Sub(dl.first) > d.opts.RetryFor {
+	if d.closed || d.opts.Now().Add(wait).Sub(dl.first) > d.opts.RetryFor {
 		d.dropped.Add(1)
-		d.log.Warn("webhook dropped after retries", "app", dl.app, "host", host(dl.url), "attempts", dl.attempts, "err", errText(err))
-		return
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		d.dropped.Add(1)
+		dl.state = stateDone
+		d.releaseLocked(aq, 0)
+		if !d.closed {
+			d.log.Warn("webhook dropped after retries", "app", ep.app.id, "host", host(ep.key.url), "attempts", dl.attempts, "err", errText(err))
+		}
 		return
 	}
 	d.retried.Add(1)
-	d.retries[dl] = time.AfterFunc(wait, func() {
+	dl.state = stateWaiting
+	aq.events += dl.events
+	for w, ok := aq.retrying.peek(); ok && !w.live(); w, ok = aq.retrying.peek() {
+		aq.retrying.pop() // retried since: keep the list from growing
+	}
+	aq.retrying.push(waitEntry{dl, dl.attempts})
+	dl.timer = time.AfterFunc(wait, func() {
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		if _, ok := d.retries[dl]; !ok {
-			return // Close took it
+		if dl.state == stateWaiting && !d.closed { // not dropped by the bound or Close
+			d.readyLocked(dl)
 		}
-		delete(d.retries, dl)
-		d.ready = append(d.ready, dl)
-		d.wakeLocked()
 	})
+	d.boundLocked(aq)
 }
 
 // backoff is RetryFirst doubling per failed attempt, capped at RetryMax,
@@ -154,19 +166,42 @@ type statusError int
 
 func (e statusError) Error() string { return "HTTP " + http.StatusText(int(e)) }
 
-func (d *Dispatcher) post(app *apps.App, dl *delivery) error {
-	req, err := http.NewRequest(http.MethodPost, dl.url, bytes.NewReader(dl.body))
+// endpointOf finds the endpoint in app as it is now: at the same index
+// if its URL is unchanged, else the first with that URL; nil when the app
+// or the endpoint was removed.
+func endpointOf(app *apps.App, k endpointKey) *apps.Webhook {
+	if app == nil {
+		return nil
+	}
+	if k.index < len(app.Webhooks) && app.Webhooks[k.index].URL == k.url {
+		return &app.Webhooks[k.index]
+	}
+	for i := range app.Webhooks {
+		if app.Webhooks[i].URL == k.url {
+			return &app.Webhooks[i]
+		}
+	}
+	return nil
+}
+
+// post makes one attempt, bounded by Timeout even with a caller's Client
+// that has none, and cut short when Close gives up waiting.
+func (d *Dispatcher) post(app *apps.App, w *apps.Webhook, dl *delivery) error {
+	ctx, cancel := context.WithTimeout(d.ctx, d.opts.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, dl.ep.key.url, bytes.NewReader(dl.body))
 	if err != nil {
 		return err
 	}
-	for k, v := range dl.headers {
+	req.Header.Set("User-Agent", "pushi/"+d.opts.Version)
+	for k, v := range w.Headers {
 		req.Header.Set(k, v)
 	}
-	// Set after the extras, so configured headers can never replace them.
+	// Set after the extras, so configured headers can never replace them
+	// (config validation refuses them too; protocol.md §15).
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Pusher-Key", app.Key)
 	req.Header.Set("X-Pusher-Signature", Sign(signingSecret(app, d.opts.Now()), dl.body))
-	req.Header.Set("User-Agent", "pushi/"+d.opts.Version)
 	resp, err := d.opts.Client.Do(req)
 	if err != nil {
 		return err

@@ -69,14 +69,17 @@ type Dispatcher struct {
 	log      *slog.Logger
 	registry apps.Registry
 
-	mu      sync.Mutex
-	closed  bool
-	delayed map[delayKey]*pendingHook // vacated / member_removed in their delay
-	batches map[batchKey]*batch       // open batches, one per app endpoint
-	ready   []*delivery               // bodies to send, oldest first
-	perApp  map[string]int            // events in open batches and ready
-	retries map[*delivery]*time.Timer // bodies waiting for their next attempt
-	busy    map[string]bool           // endpoints with a request in flight
+	mu       sync.Mutex
+	closing  bool                      // Close has begun: no new delays
+	closed   bool                      // no new events at all
+	delayed  map[delayKey]*pendingHook // vacated / member_removed in their delay
+	apps     map[string]*appQueue      // apps holding events
+	runnable fifo[*endpointQueue]      // endpoints with a ready body and no request in flight
+	seq      uint64                    // numbers batches by age
+
+	ctx       context.Context // requests; cancelled when Close stops waiting
+	cancel    context.CancelFunc
+	ownClient bool // made by New: Close closes its idle connections
 
 	wake chan struct{} // a sender may find work
 	stop chan struct{} // closed by Close: senders exit once ready is empty
@@ -115,8 +118,9 @@ func New(opts Options, registry apps.Registry) *Dispatcher {
 	if opts.RetryFor <= 0 {
 		opts.RetryFor = def.RetryFor
 	}
-	if opts.Client == nil {
-		opts.Client = &http.Client{Timeout: opts.Timeout}
+	ownClient := opts.Client == nil
+	if ownClient {
+		opts.Client = &http.Client{Timeout: opts.Timeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -126,10 +130,10 @@ func New(opts Options, registry apps.Registry) *Dispatcher {
 	}
 	d := &Dispatcher{
 		opts: opts, log: opts.Logger, registry: registry,
-		delayed: map[delayKey]*pendingHook{}, batches: map[batchKey]*batch{}, perApp: map[string]int{},
-		retries: map[*delivery]*time.Timer{}, busy: map[string]bool{},
-		wake: make(chan struct{}, 1), stop: make(chan struct{}),
+		delayed: map[delayKey]*pendingHook{}, apps: map[string]*appQueue{},
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), ownClient: ownClient,
 	}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
 	for range opts.Senders {
 		d.done.Add(1)
 		go d.sender()
@@ -169,10 +173,11 @@ func (d *Dispatcher) Stats() Stats {
 // dropped and counted. Every goroutine has stopped when it returns.
 func (d *Dispatcher) Close(ctx context.Context) error {
 	d.mu.Lock()
-	if d.closed {
+	if d.closing {
 		d.mu.Unlock()
 		return nil
 	}
+	d.closing = true
 	var due []*pendingHook
 	for k, p := range d.delayed {
 		p.timer.Stop() // a callback that already fired finds its entry gone
@@ -185,14 +190,17 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	}
 	d.mu.Lock()
 	d.closed = true
-	for k, b := range d.batches {
-		b.timer.Stop()
-		d.sealLocked(k, b)
-	}
-	for dl, t := range d.retries {
-		t.Stop()
-		delete(d.retries, dl)
-		d.dropped.Add(1)
+	for _, aq := range d.apps {
+		for _, ep := range aq.endpoints {
+			if ep.open != nil {
+				d.sealLocked(ep)
+			}
+		}
+		for dl := aq.popWaiting(); dl != nil; dl = aq.popWaiting() {
+			dl.timer.Stop()
+			d.dropped.Add(1)
+			d.doneLocked(dl)
+		}
 	}
 	d.mu.Unlock()
 	close(d.stop)
@@ -200,13 +208,31 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	go func() { d.done.Wait(); close(finished) }()
 	select {
 	case <-finished:
+		d.stopped()
 		return nil
 	case <-ctx.Done():
 		d.mu.Lock()
-		d.dropped.Add(uint64(len(d.ready)))
-		d.ready = nil
+		for _, aq := range d.apps {
+			for _, ep := range aq.endpoints {
+				for dl, ok := ep.ready.pop(); ok; dl, ok = ep.ready.pop() {
+					d.dropped.Add(1)
+					d.doneLocked(dl)
+				}
+			}
+		}
 		d.mu.Unlock()
-		<-finished // senders exit after their current attempt (bounded by Timeout)
+		d.cancel() // abort the requests in flight; their bodies count as dropped
+		<-finished
+		d.stopped()
 		return ctx.Err()
+	}
+}
+
+// stopped releases what the senders used: the request context and, for a
+// client New made, its idle keep-alive connections and their goroutines.
+func (d *Dispatcher) stopped() {
+	d.cancel()
+	if d.ownClient {
+		d.opts.Client.CloseIdleConnections()
 	}
 }
