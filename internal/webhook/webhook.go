@@ -88,36 +88,25 @@ type Dispatcher struct {
 	sent, failed, retried, dropped, queueDropped atomic.Uint64
 }
 
+// orDefault sets an unset (zero or negative) option to its default.
+func orDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
 // New starts the dispatcher's senders.
 func New(opts Options, registry apps.Registry) *Dispatcher {
 	def := DefaultOptions()
-	if opts.Delay <= 0 {
-		opts.Delay = def.Delay
-	}
-	if opts.BatchWait <= 0 {
-		opts.BatchWait = def.BatchWait
-	}
-	if opts.BatchMax <= 0 {
-		opts.BatchMax = def.BatchMax
-	}
-	if opts.QueueMax <= 0 {
-		opts.QueueMax = def.QueueMax
-	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = def.Timeout
-	}
-	if opts.Senders <= 0 {
-		opts.Senders = def.Senders
-	}
-	if opts.RetryFirst <= 0 {
-		opts.RetryFirst = def.RetryFirst
-	}
-	if opts.RetryMax <= 0 {
-		opts.RetryMax = def.RetryMax
-	}
-	if opts.RetryFor <= 0 {
-		opts.RetryFor = def.RetryFor
-	}
+	orDefault(&opts.Delay, def.Delay)
+	orDefault(&opts.BatchWait, def.BatchWait)
+	orDefault(&opts.BatchMax, def.BatchMax)
+	orDefault(&opts.QueueMax, def.QueueMax)
+	orDefault(&opts.Timeout, def.Timeout)
+	orDefault(&opts.Senders, def.Senders)
+	orDefault(&opts.RetryFirst, def.RetryFirst)
+	orDefault(&opts.RetryMax, def.RetryMax)
+	orDefault(&opts.RetryFor, def.RetryFor)
 	ownClient := opts.Client == nil
 	if ownClient {
 		opts.Client = &http.Client{Timeout: opts.Timeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}
