@@ -163,7 +163,9 @@ func run(o *Options, r *report) error {
 			return
 		case <-time.After(o.Duration / 2):
 		}
+		churn.flood.start.Store(time.Now().UnixNano())
 		flood = runFlood(loadCtx, wsURL, o.Flood, o.FloodWorkers)
+		churn.flood.end.Store(time.Now().UnixNano())
 	})
 	if len(slow) > 0 {
 		spawn(func() {
@@ -210,8 +212,8 @@ func run(o *Options, r *report) error {
 			ok, len(slow), prefix/int64(len(slow)), tripped, tripTime.Seconds(), firstOf(why))
 	}
 	r.check(churn.errors.Load() == 0 && churn.cycles.Load() > 0, "churn cycles without errors",
-		"%d cycles (%d clean closes, %d dropped sockets), %d refused with 503 during the flood, %d errors%s",
-		churn.cycles.Load(), churn.clean.Load(), churn.dropped.Load(), churn.refused.Load(), churn.errors.Load(), firstOf(churn.firstErr))
+		"%d cycles (%d clean closes, %d dropped sockets), %d refused with 503 and %d TCP connects timed out during the flood, %d errors%s",
+		churn.cycles.Load(), churn.clean.Load(), churn.dropped.Load(), churn.refused.Load(), churn.delayed.Load(), churn.errors.Load(), firstOf(churn.firstErr))
 	reportMalformed(r, malformed)
 	if flood != nil {
 		r.check(flood.refused.Load() > 0 && flood.other.Load() == 0 && flood.bad503.Load() == 0, "flood: some refused with 503, no other errors",

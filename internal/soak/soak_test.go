@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"testing"
+	"time"
 
 	"github.com/gobwas/ws"
 )
@@ -131,5 +132,27 @@ func TestMalformedFrames(t *testing.T) {
 	maskedFrame(ws.OpText, true, 0, orig, testMask)
 	if string(orig) != "hello" {
 		t.Fatalf("payload masked in place: %q", orig)
+	}
+}
+
+func TestFloodWindowOverlaps(t *testing.T) {
+	var w floodWindow
+	t0 := time.Unix(1000, 0)
+	if w.overlaps(t0, t0.Add(time.Second)) {
+		t.Fatal("overlaps before the flood started")
+	}
+	w.start.Store(t0.Add(5 * time.Second).UnixNano())
+	if w.overlaps(t0, t0.Add(4*time.Second)) {
+		t.Fatal("a dial that ended before the flood overlaps")
+	}
+	if !w.overlaps(t0, t0.Add(6*time.Second)) {
+		t.Fatal("a dial running into the running flood does not overlap")
+	}
+	w.end.Store(t0.Add(6 * time.Second).UnixNano())
+	if !w.overlaps(t0.Add(6500*time.Millisecond), t0.Add(17*time.Second)) {
+		t.Fatal("a dial started in the second after the flood does not overlap")
+	}
+	if w.overlaps(t0.Add(8*time.Second), t0.Add(18*time.Second)) {
+		t.Fatal("a dial started 2 s after the flood overlaps")
 	}
 }
