@@ -73,17 +73,8 @@ func TestMongoTwoNodesShareHistory(t *testing.T) {
 	for n, p := range nodes {
 		s := &testServer{apiURL: p.apiURL}
 		recs := s.pageAll(t, appCrash, "/channels/"+channel+"/events", "after", 100, url.Values{"after": {"0"}}, seqCursor)
-		seen := map[string]bool{}
-		var last int64
+		seen := seqByData(t, fmt.Sprintf("node %d: ", n), recs)
 		for _, r := range recs {
-			if r.Seq <= last {
-				t.Fatalf("node %d: seq %d after %d", n, r.Seq, last)
-			}
-			last = r.Seq
-			if seen[r.Data] {
-				t.Fatalf("node %d: trigger %s stored twice", n, r.Data)
-			}
-			seen[r.Data] = true
 			if !acked[r.Data] {
 				t.Fatalf("node %d: record %s was never acknowledged", n, r.Data)
 			}
@@ -97,8 +88,9 @@ func TestMongoTwoNodesShareHistory(t *testing.T) {
 		} else if summary(recs) != summary(first) {
 			t.Fatalf("the nodes disagree on the history")
 		}
-		if n == 0 {
+		if n == 0 && len(recs) > 0 {
 			// FerretDB v1 may leave seq gaps (docs/storage.md); MongoDB would not.
+			last := recs[len(recs)-1].Seq
 			t.Logf("%d triggers from 2 nodes in %v; last seq %d (%d gaps)", len(acked), elapsed.Round(time.Millisecond), last, last-int64(len(recs)))
 		}
 	}

@@ -71,6 +71,26 @@ func (c *wsClient) expectStoredFrame(want string) liveStored {
 	return liveStored{m[1], seq, m[3]}
 }
 
+// seqByData checks a whole channel history (strictly increasing seq, no
+// trigger stored twice, triggers told apart by their data) and maps each
+// record's data to its seq.
+func seqByData(t testing.TB, what string, recs []record) map[string]int64 {
+	t.Helper()
+	seqs := make(map[string]int64, len(recs))
+	var last int64
+	for _, r := range recs {
+		if r.Seq <= last {
+			t.Fatalf("%sseq %d after %d", what, r.Seq, last)
+		}
+		last = r.Seq
+		if _, dup := seqs[r.Data]; dup {
+			t.Fatalf("%strigger %s stored twice", what, r.Data)
+		}
+		seqs[r.Data] = r.Seq
+	}
+	return seqs
+}
+
 // record is a stored event as the REST history shows it.
 type record struct {
 	MID       string  `json:"mid"`

@@ -8,27 +8,40 @@ import (
 	"github.com/pushi-io/pushi/internal/store"
 )
 
+// insertApp takes appRow's values.
+const insertApp = `INSERT INTO apps (id, key, name, body, prev_secret, prev_valid_until_ms, from_config) VALUES (?, ?, ?, ?, ?, ?, ?)`
+
 func (s *Store) CreateApp(ctx context.Context, a store.StoredApp) error {
-	return s.writeApp(ctx, `INSERT INTO apps (id, key, name, body, prev_secret, prev_valid_until_ms, from_config) VALUES (?, ?, ?, ?, ?, ?, ?)`, a)
+	return s.writeApp(ctx, insertApp, a)
 }
 
 func (s *Store) PutApp(ctx context.Context, a store.StoredApp) error {
-	return s.writeApp(ctx, `INSERT INTO apps (id, key, name, body, prev_secret, prev_valid_until_ms, from_config) VALUES (?, ?, ?, ?, ?, ?, ?)
+	return s.writeApp(ctx, insertApp+`
 		ON CONFLICT (id) DO UPDATE SET key = excluded.key, name = excluded.name, body = excluded.body,
 		prev_secret = excluded.prev_secret, prev_valid_until_ms = excluded.prev_valid_until_ms, from_config = excluded.from_config`, a)
 }
 
 func (s *Store) writeApp(ctx context.Context, query string, a store.StoredApp) error {
-	body, err := json.Marshal(a.App)
+	args, err := appRow(a)
 	if err != nil {
 		return err
+	}
+	_, err = s.w.ExecContext(ctx, query, args...)
+	return wrap(err)
+}
+
+// appRow is an app as the apps table's columns (id, key, name, body,
+// prev_secret, prev_valid_until_ms, from_config), for every writer.
+func appRow(a store.StoredApp) ([]any, error) {
+	body, err := json.Marshal(a.App)
+	if err != nil {
+		return nil, err
 	}
 	var until int64
 	if !a.PreviousValidUntil.IsZero() {
 		until = a.PreviousValidUntil.UnixMilli()
 	}
-	_, err = s.w.ExecContext(ctx, query, a.App.ID, a.App.Key, a.App.Name, string(body), a.PreviousSecret, until, a.FromConfig)
-	return wrap(err)
+	return []any{a.App.ID, a.App.Key, a.App.Name, string(body), a.PreviousSecret, until, a.FromConfig}, nil
 }
 
 const appColumns = `body, prev_secret, prev_valid_until_ms, from_config`

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 
 	"github.com/pushi-io/pushi/internal/store"
 )
@@ -48,16 +47,11 @@ func (l *loader) exec(query string, args ...any) error {
 }
 
 func (l *loader) App(a store.StoredApp) error {
-	body, err := json.Marshal(a.App)
+	args, err := appRow(a)
 	if err != nil {
 		return err
 	}
-	var until int64
-	if !a.PreviousValidUntil.IsZero() {
-		until = a.PreviousValidUntil.UnixMilli()
-	}
-	return l.exec(`INSERT INTO apps (id, key, name, body, prev_secret, prev_valid_until_ms, from_config) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		a.App.ID, a.App.Key, a.App.Name, string(body), a.PreviousSecret, until, a.FromConfig)
+	return l.exec(insertApp, args...)
 }
 
 func (l *loader) Meta(key, value string) error {
