@@ -43,6 +43,7 @@ fuzz() {
   fi
 }
 fuzz ./internal/protocol FuzzDecodeFrame 200000
+fuzz ./internal/protocol FuzzSignedObject 100000
 fuzz ./internal/signature FuzzVerify 200000
 fuzz ./internal/hub FuzzHandleMessage 30000
 fuzz ./internal/hub FuzzConsume 200000

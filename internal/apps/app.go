@@ -29,6 +29,11 @@ type Limits struct {
 	// MaxConnectionRate caps this app's WebSocket connection attempts per
 	// second before the upgrade (HTTP 503); 0 leaves only the node's cap.
 	MaxConnectionRate int `json:"max_connection_rate"`
+	// PersistedClientEventsPerMin caps the client events one user (or,
+	// without a user, one socket) may have stored per minute on this node,
+	// burst included, so stored history grows at a bounded rate; 0 =
+	// unlimited.
+	PersistedClientEventsPerMin int `json:"persisted_client_events_per_min"`
 }
 
 // DefaultLimits are the protocol defaults.
@@ -46,6 +51,9 @@ func DefaultLimits() Limits {
 		MaxBackendEventsPerS:     0,
 		WatchlistMax:             100,
 		MaxFollowsPerUser:        1000,
+		// A person chatting sends far fewer; 60 stored 10 KB events a
+		// minute bound a user's history growth at 10 KB/s.
+		PersistedClientEventsPerMin: 60,
 	}
 }
 
@@ -178,8 +186,8 @@ func (a *App) Validate() error {
 	if l.MaxFollowsPerUser <= 0 {
 		return fmt.Errorf("app %s: limits.max_follows_per_user must be > 0", a.ID)
 	}
-	if l.MaxBackendEventsPerS < 0 || l.MaxConnectionRate < 0 || a.MaxConnections < 0 || a.UserAuthTimeoutS <= 0 || a.CacheTTLS <= 0 {
-		return fmt.Errorf("app %s: max_connections, max_backend_events_per_s, max_connection_rate must be >= 0; user_auth_timeout_s, cache_ttl_s > 0", a.ID)
+	if l.MaxBackendEventsPerS < 0 || l.MaxConnectionRate < 0 || l.PersistedClientEventsPerMin < 0 || a.MaxConnections < 0 || a.UserAuthTimeoutS <= 0 || a.CacheTTLS <= 0 {
+		return fmt.Errorf("app %s: max_connections, max_backend_events_per_s, max_connection_rate, persisted_client_events_per_min must be >= 0; user_auth_timeout_s, cache_ttl_s > 0", a.ID)
 	}
 	return a.validateDelivery()
 }

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -40,15 +41,17 @@ type Config struct {
 	MongoDB           string
 	RetentionInterval time.Duration
 
-	ActivityTimeout time.Duration
-	PongTimeout     time.Duration
-	DrainWindow     time.Duration // SIGTERM: WebSocket closes spread over this
-	LameDuck        time.Duration // SIGTERM: not ready, still serving, before the listeners close
-	MaxConnRate     int           // connection attempts per second before the upgrade
-	MaxMessageBytes int
-	QueueBytes      int
-	MaxConnections  int
-	PathPrefix      string
+	ActivityTimeout  time.Duration
+	PongTimeout      time.Duration
+	DrainWindow      time.Duration  // SIGTERM: WebSocket closes spread over this
+	LameDuck         time.Duration  // SIGTERM: not ready, still serving, before the listeners close
+	MaxConnRate      int            // connection attempts per second before the upgrade
+	MaxConnRatePerIP int            // the share of one source address (IPv6: its /64)
+	TrustedProxies   []netip.Prefix // peers whose X-Forwarded-For names the source
+	MaxMessageBytes  int
+	QueueBytes       int
+	MaxConnections   int
+	PathPrefix       string
 
 	LogLevel  string
 	LogFormat string
@@ -122,6 +125,8 @@ func (c *Config) settings() []setting {
 		{"PUSHI_QUEUE_BYTES", "queue-bytes", "1048576", "outbound bytes queued per connection before closing it as a slow consumer (4100)", positive(&c.QueueBytes)},
 		{"PUSHI_MAX_CONNECTIONS", "max-connections", "0", "connections this node accepts, 0 = unlimited (4100)", nonNegative(&c.MaxConnections)},
 		{"PUSHI_MAX_CONNECTION_RATE", "max-connection-rate", "1000", "WebSocket connection attempts per second this node takes (burst: one second's worth), checked before the upgrade; over it HTTP 503 with Retry-After; 0 = unlimited", nonNegative(&c.MaxConnRate)},
+		{"PUSHI_MAX_CONNECTION_RATE_PER_IP", "max-connection-rate-per-ip", "500", "WebSocket connection attempts per second one source address may take (IPv6: one /64), so a flood from one address leaves the rest of the node's rate to others; 0 = no per-address limit", nonNegative(&c.MaxConnRatePerIP)},
+		{"PUSHI_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated addresses or CIDRs of reverse proxies in front of pushi; for connections from them the source address is the last X-Forwarded-For entry that is not a trusted proxy", prefixes(&c.TrustedProxies)},
 		{"PUSHI_PATH_PREFIX", "path-prefix", "", "mount prefix in front of /app/{key} and /apps/…, e.g. /pusher", str(&c.PathPrefix)},
 		{"LOG_LEVEL", "log-level", "info", "debug, info, warn or error", oneOf(&c.LogLevel, "debug", "info", "warn", "error")},
 		{"LOG_FORMAT", "log-format", "text", "text or json", oneOf(&c.LogFormat, "text", "json")},
@@ -292,6 +297,29 @@ func mongoDBName(p *string) func(string) error {
 			return errors.New(`must be 1-63 characters without /\. "$*<>:|?`)
 		}
 		*p = v
+		return nil
+	}
+}
+
+// prefixes parses a comma-separated list of addresses and CIDRs.
+func prefixes(p *[]netip.Prefix) func(string) error {
+	return func(v string) error {
+		*p = nil
+		for _, part := range strings.Split(v, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			if pre, err := netip.ParsePrefix(part); err == nil {
+				*p = append(*p, pre.Masked())
+				continue
+			}
+			addr, err := netip.ParseAddr(part)
+			if err != nil {
+				return fmt.Errorf("%q is not an IP address or CIDR", part)
+			}
+			*p = append(*p, netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen()))
+		}
 		return nil
 	}
 }

@@ -3,6 +3,7 @@ package hub
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 	"time"
 
@@ -44,6 +45,9 @@ func (n *Node) authorize(c *Conn, ch protocol.Channel, auth, channelData string,
 			if !protocol.VerifyAuth(auth, app.Key, protocol.ChannelAuthMessage(c.socketID, ch.Name, ""), secrets) {
 				return nil, errNotSigned
 			}
+			if serr := checkInfoSize(info, app.Limits.PresenceMaxUserInfoBytes); serr != nil {
+				return nil, serr
+			}
 			raw, _ := json.Marshal(userID)
 			return &joiningMember{userID: userID, rawID: raw, info: info}, nil
 		}
@@ -74,14 +78,15 @@ func (n *Node) authorize(c *Conn, ch protocol.Channel, auth, channelData string,
 // parseMember parses verified channel_data and applies the presence limits
 // in the order of protocol.md §7.3.
 func parseMember(channelData string, maxIDLen, maxInfoBytes int) (*joiningMember, *subError) {
-	var cd struct {
-		UserID   json.RawMessage `json:"user_id"`
-		UserInfo json.RawMessage `json:"user_info"`
-		Peer     json.RawMessage `json:"peer"`
+	// Exact keys: the backend signed what its own JSON parser read.
+	obj, err := protocol.SignedObject([]byte(channelData), "user_id", "user_info", "peer")
+	if errors.Is(err, protocol.ErrAmbiguousKey) {
+		return nil, invalidData("channel_data has a repeated key or a case variant of user_id, user_info or peer")
 	}
-	if err := json.Unmarshal([]byte(channelData), &cd); err != nil {
+	if err != nil {
 		return nil, invalidData("channel_data is not a JSON object")
 	}
+	cd := struct{ UserID, UserInfo, Peer json.RawMessage }{obj["user_id"], obj["user_info"], obj["peer"]}
 	// Only a literal true opts in to peer channels (pushi.md §4).
 	m := &joiningMember{peer: string(cd.Peer) == "true"}
 	switch {
@@ -111,10 +116,21 @@ func parseMember(channelData string, maxIDLen, maxInfoBytes int) (*joiningMember
 		}
 		m.info = buf.Bytes()
 	}
-	if len(m.info) > maxInfoBytes {
-		return nil, &subError{"LimitReached", "user_info is too large", 4301}
+	if serr := checkInfoSize(m.info, maxInfoBytes); serr != nil {
+		return nil, serr
 	}
 	return m, nil
+}
+
+// checkInfoSize applies presence_max_user_info_bytes to a presence
+// identity, whatever its source: channel_data, or the signed-in user's
+// user_info (signin-derived presence, personal channels), which signin
+// itself does not limit.
+func checkInfoSize(info []byte, maxInfoBytes int) *subError {
+	if len(info) > maxInfoBytes {
+		return &subError{"LimitReached", "user_info is too large", 4301}
+	}
+	return nil
 }
 
 func isJSONInteger(b []byte) bool {

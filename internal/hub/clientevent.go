@@ -62,6 +62,11 @@ func (n *Node) clientEvent(c *Conn, f *protocol.Frame) {
 		if cs.member != nil {
 			from.UserID = cs.member.userID
 		}
+		if !n.persistAllowed(app, from) {
+			n.metrics.rateLimited.Add(1)
+			c.sendError(protocol.CodeClientEventRate, "Stored client event quota exceeded ("+itoa(app.Limits.PersistedClientEventsPerMin)+" a minute), so it was not delivered")
+			return
+		}
 		if err := n.PublishPersisted(context.Background(), app, []protocol.Channel{ch}, f.Event, data, from); err != nil {
 			n.log.Error("client event store failed", "app", app.ID, "err", err)
 			c.sendError(0, "Client event could not be stored, so it was not delivered")
@@ -105,4 +110,21 @@ func (c *Conn) takeToken(rate int) bool {
 	}
 	c.tokens--
 	return true
+}
+
+// persistAllowed applies limits.persisted_client_events_per_min to the
+// sender: the user on presence and peer channels, else the socket. Peer
+// channels can name partners who never appear, so without it one user
+// could grow stored history without bound through a socket per channel.
+func (n *Node) persistAllowed(app *apps.App, from Sender) bool {
+	perMin := app.Limits.PersistedClientEventsPerMin
+	if perMin <= 0 {
+		return true
+	}
+	who := from.UserID
+	if who == "" {
+		who = "socket " + from.SocketID
+	}
+	ok, _ := n.persistRates.Take(app.ID+"\x00"+who, 1, float64(perMin)/60, float64(perMin), time.Now())
+	return ok
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 
@@ -37,7 +38,7 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	app, code, msg := n.admit(r)
 	if code != 0 {
-		n.log.Info("connection refused", "remote", r.RemoteAddr, "path", clip(r.URL.Path, 200), "code", code, "reason", msg)
+		n.log.Info("connection refused", "remote", r.RemoteAddr, "path", clip(r.URL.Path, clipLong), "code", code, "reason", msg)
 		rejectConn(nc, code, msg)
 		return
 	}
@@ -54,7 +55,7 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n.conns.Store(c, struct{}{})
 	q := r.URL.Query()
 	n.log.Info("connection open", "app", app.ID, "socket_id", c.socketID, "remote", r.RemoteAddr,
-		"protocol", q.Get("protocol"), "client", q.Get("client"), "version", q.Get("version"))
+		"protocol", clip(q.Get("protocol"), clipShort), "client", clip(q.Get("client"), clipShort), "version", clip(q.Get("version"), clipShort))
 	c.send(TextFrame(connectionEstablished(c.socketID, int(n.opts.ActivityTimeout/time.Second))))
 	// The net/http goroutine that ran the upgrade ends here: its stack grew
 	// through the request machinery. Measured per idle subscribed connection
@@ -78,7 +79,7 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // throttled applies the connection-rate limits before the upgrade, where
 // refusing costs one small HTTP response instead of a WebSocket, a
 // connection slot and a close handshake: the app's own limit, then the
-// node's.
+// source address's share, then the node's.
 func (n *Node) throttled(r *http.Request) (time.Duration, bool) {
 	now := time.Now()
 	if key, _ := n.appKey(r); key != "" {
@@ -87,6 +88,13 @@ func (n *Node) throttled(r *http.Request) (time.Duration, bool) {
 			if ok, wait := v.(*ratelimit.Bucket).Take(1, app.Limits.MaxConnectionRate, now); !ok {
 				return wait, true
 			}
+		}
+	}
+	// The source's share first, so a refused flood does not drain the
+	// node's bucket that other sources are admitted from.
+	if rate := n.opts.MaxConnectionRatePerIP; rate > 0 {
+		if ok, wait := n.sourceRates.Take(sourceKey(r, n.opts.TrustedProxies), 1, float64(rate), float64(rate), now); !ok {
+			return wait, true
 		}
 	}
 	ok, wait := n.connRate.Take(1, n.opts.MaxConnectionRate, now)
@@ -127,12 +135,12 @@ func (n *Node) admit(r *http.Request) (*apps.App, int, string) {
 	if hasProto {
 		v, err := strconv.Atoi(proto[0])
 		if err != nil || v < 5 || v > 7 {
-			return nil, protocol.CodeBadProtocol, "Unsupported protocol version " + proto[0]
+			return nil, protocol.CodeBadProtocol, "Unsupported protocol version " + clip(proto[0], clipShort)
 		}
 	}
 	app := n.apps.ByKey(key)
 	if app == nil {
-		return nil, protocol.CodeUnknownApp, "App key " + key + " not in this cluster"
+		return nil, protocol.CodeUnknownApp, "App key " + clip(key, clipShort) + " not in this cluster"
 	}
 	if !app.Enabled {
 		return nil, protocol.CodeAppDisabled, "App is disabled"
@@ -157,10 +165,22 @@ func (n *Node) admit(r *http.Request) (*apps.App, int, string) {
 	return app, 0, ""
 }
 
-// clip bounds a client-chosen string before it reaches a log line.
+// Client-chosen strings are clipped before they reach a log line or an
+// error message: a 900 KB app key or client= value would otherwise cost
+// a megabyte of log per refused attempt. A real key, version or client
+// name fits in clipShort; a path in clipLong.
+const (
+	clipShort = 64
+	clipLong  = 200
+)
+
+// clip bounds a client-chosen string to n bytes, cut on a rune boundary.
 func clip(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }

@@ -67,7 +67,7 @@ func (n *Node) latest(c *Conn, f *protocol.Frame, reply string) {
 	personal := held && strings.HasPrefix(name, "personal-")
 	c.mu.Unlock()
 	if !eligible {
-		c.sendError(0, "Not subscribed to "+truncate(name, 200))
+		c.sendError(0, "Not subscribed to "+clip(name, clipLong))
 		return
 	}
 	var (

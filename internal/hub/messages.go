@@ -34,7 +34,7 @@ func (n *Node) handleMessage(c *Conn, msg []byte) {
 			n.clientEvent(c, &f)
 			return
 		}
-		c.sendError(0, "Unsupported event: "+truncate(f.Event, 200))
+		c.sendError(0, "Unsupported event: "+clip(f.Event, clipLong))
 	}
 }
 
@@ -43,9 +43,3 @@ func (c *Conn) sendError(code int, message string) {
 	c.send(TextFrame(protocol.EncodeError(code, message)))
 }
 
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}

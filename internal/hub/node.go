@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,7 +28,12 @@ type Options struct {
 	// MaxConnectionRate caps connection attempts per second on this node,
 	// checked before the upgrade (HTTP 503); 0 = unlimited.
 	MaxConnectionRate int
-	Logger            *slog.Logger
+	// MaxConnectionRatePerIP is one source address's share of it (IPv6:
+	// one /64); 0 = no per-source limit. TrustedProxies are the peers whose
+	// X-Forwarded-For names the source instead.
+	MaxConnectionRatePerIP int
+	TrustedProxies         []netip.Prefix
+	Logger                 *slog.Logger
 	// Store holds follows and persisted events (pushi.md §3-§7). nil turns
 	// the store-backed features off (hub unit tests).
 	Store store.Store
@@ -61,12 +67,14 @@ type Node struct {
 	poll    *poller // nil where the OS has none: reader goroutines then
 	writers *writerPool
 
-	conns     sync.Map // *Conn → struct{}: every open local connection
-	connCount atomic.Int64
-	perApp    sync.Map // app id → *atomic.Int64
-	draining  atomic.Bool
-	connRate  ratelimit.Bucket // MaxConnectionRate
-	appRates  sync.Map         // app id → *ratelimit.Bucket (limits.max_connection_rate)
+	conns        sync.Map // *Conn → struct{}: every open local connection
+	connCount    atomic.Int64
+	perApp       sync.Map // app id → *atomic.Int64
+	draining     atomic.Bool
+	connRate     ratelimit.Bucket // MaxConnectionRate
+	appRates     sync.Map         // app id → *ratelimit.Bucket (limits.max_connection_rate)
+	sourceRates  ratelimit.Keyed  // source address → bucket (MaxConnectionRatePerIP)
+	persistRates ratelimit.Keyed  // sender → bucket (limits.persisted_client_events_per_min)
 
 	counts    countThrottle
 	misses    cacheMisses // cache_miss webhook deduplication

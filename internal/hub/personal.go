@@ -38,6 +38,9 @@ func authorizePersonal(c *Conn, ch protocol.Channel, auth, channelData string, h
 		if userID != id {
 			return nil, forbidden("Socket is not signed in as this user")
 		}
+		if serr := checkInfoSize(info, app.Limits.PresenceMaxUserInfoBytes); serr != nil {
+			return nil, serr // it would join followed presence channels
+		}
 		return signedIn, nil // signin-derived identities never opt in to peers
 	}
 	if !protocol.VerifyAuth(auth, app.Key, protocol.ChannelAuthMessage(c.socketID, ch.Name, channelData), secrets) {
@@ -55,6 +58,8 @@ func authorizePersonal(c *Conn, ch protocol.Channel, auth, channelData string, h
 	}
 	if userID != id {
 		signedIn.info = json.RawMessage("{}")
+	} else if serr := checkInfoSize(info, app.Limits.PresenceMaxUserInfoBytes); serr != nil {
+		return nil, serr
 	}
 	return signedIn, nil
 }
@@ -144,8 +149,11 @@ func (n *Node) readPersonal(ctx context.Context, appID, userID string, count int
 func (n *Node) addAlias(c *Conn, ps *personalSub, name string, reserve int) bool {
 	app := c.settings()
 	ch, err := protocol.ParseChannel(name, app.Limits.MaxNameLength)
-	if err != nil || ch.Kind == protocol.Personal || ch.Kind == protocol.ServerToUser {
-		return false // refused when followed; a stricter app limit since
+	if err != nil || ch.Kind == protocol.Personal || ch.Kind == protocol.ServerToUser || ch.Kind == protocol.Peer {
+		// Refused when followed (a peer channel belongs to its two users
+		// only), or a stricter app limit since; a follow stored before the
+		// refusal existed is ignored here.
+		return false
 	}
 	if cs := c.subs[name]; cs != nil {
 		cs.src |= srcAlias

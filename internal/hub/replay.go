@@ -146,7 +146,7 @@ func (n *Node) replay(c *Conn, r *replayRequest) {
 	}
 	if err != nil {
 		n.log.Error("replay read failed", "app", app.ID, "err", err)
-		c.sendError(0, "History for "+truncate(ch.Name, 200)+" is unavailable; live events follow")
+		c.sendError(0, "History for "+clip(ch.Name, clipLong)+" is unavailable; live events follow")
 		records, complete = nil, false
 	}
 	complete = complete && !more

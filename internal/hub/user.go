@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"time"
 
@@ -16,10 +17,26 @@ type signinRequest struct {
 	UserData json.RawMessage `json:"user_data"`
 }
 
+// userData is the signed user_data of pusher:signin, read by exact key
+// (protocol.SignedObject).
 type userData struct {
-	ID        json.RawMessage `json:"id"`
-	UserInfo  json.RawMessage `json:"user_info"`
-	Watchlist []string        `json:"watchlist"`
+	ID        json.RawMessage
+	UserInfo  json.RawMessage
+	Watchlist []string
+}
+
+func parseUserData(raw string) (userData, error) {
+	obj, err := protocol.SignedObject([]byte(raw), "id", "user_info", "watchlist")
+	if err != nil {
+		return userData{}, err
+	}
+	ud := userData{ID: obj["id"], UserInfo: obj["user_info"]}
+	if w := obj["watchlist"]; len(w) > 0 && string(w) != "null" {
+		if err := json.Unmarshal(w, &ud.Watchlist); err != nil {
+			return userData{}, err
+		}
+	}
+	return ud, nil
 }
 
 // signin runs pusher:signin (protocol.md §11.1). Every failure closes 4009.
@@ -40,9 +57,13 @@ func (n *Node) signin(c *Conn, f *protocol.Frame) {
 		c.closeWith(protocol.CodeUnauthorized, "Invalid signin signature")
 		return
 	}
-	var ud userData
 	var id string
-	if err := json.Unmarshal([]byte(raw), &ud); err != nil || json.Unmarshal(ud.ID, &id) != nil ||
+	ud, err := parseUserData(raw)
+	if errors.Is(err, protocol.ErrAmbiguousKey) {
+		c.closeWith(protocol.CodeUnauthorized, "user_data has a repeated key or a case variant of id, user_info or watchlist")
+		return
+	}
+	if err != nil || json.Unmarshal(ud.ID, &id) != nil ||
 		!protocol.IsValidUserID(id, app.Limits.PresenceMaxUserIDLength) {
 		c.closeWith(protocol.CodeUnauthorized, "user_data must be an object with a valid string id")
 		return

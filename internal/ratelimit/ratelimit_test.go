@@ -62,3 +62,41 @@ func TestRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+func TestKeyedGivesEachKeyItsOwnShare(t *testing.T) {
+	var k Keyed
+	now := time.Unix(1000, 0)
+	for i := range 5 {
+		if ok, _ := k.Take("a", 1, 5, 5, now); !ok {
+			t.Fatalf("a refused at %d of its burst", i)
+		}
+	}
+	if ok, wait := k.Take("a", 1, 5, 5, now); ok || wait != 200*time.Millisecond {
+		t.Fatalf("a over its burst: ok=%v wait=%v", ok, wait)
+	}
+	if ok, _ := k.Take("b", 1, 5, 5, now); !ok {
+		t.Fatal("b refused because of a")
+	}
+	// Per-minute rates: burst 60, refill one a second.
+	for range 60 {
+		k.Take("m", 1, 1, 60, now)
+	}
+	if ok, _ := k.Take("m", 1, 1, 60, now.Add(500*time.Millisecond)); ok {
+		t.Fatal("m refilled early")
+	}
+	if ok, _ := k.Take("m", 1, 1, 60, now.Add(1100*time.Millisecond)); !ok {
+		t.Fatal("m not refilled after a second")
+	}
+	// Idle keys are swept; the key count is capped.
+	later := now.Add(keyedIdle * 2)
+	k.Take("c", 1, 5, 5, later)
+	if k.Len() != 1 {
+		t.Fatalf("%d keys after the sweep, want 1", k.Len())
+	}
+	capped := Keyed{MaxKeys: 2}
+	capped.Take("x", 1, 5, 5, now)
+	capped.Take("y", 1, 5, 5, now)
+	if ok, _ := capped.Take("z", 1, 5, 5, now); ok || capped.Len() != 2 {
+		t.Fatalf("a third key past MaxKeys 2: ok=%v len=%d", ok, capped.Len())
+	}
+}

@@ -38,6 +38,13 @@ type testServer struct {
 // startServer runs a server for the test; env overrides settings.
 func startServer(t testing.TB, env map[string]string) *testServer {
 	t.Helper()
+	return startServerLogged(t, env, nil)
+}
+
+// startServerLogged is startServer with the server's text log written to
+// logs (nil: discarded, or the test log with -v).
+func startServerLogged(t testing.TB, env map[string]string, logs io.Writer) *testServer {
+	t.Helper()
 	dir := t.TempDir()
 	appsFile := dir + "/apps.json"
 	if err := writeFile(appsFile, testAppsJSON); err != nil {
@@ -53,7 +60,9 @@ func startServer(t testing.TB, env map[string]string) *testServer {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
+	if logs != nil {
+		log = slog.New(slog.NewTextHandler(logs, nil))
+	} else if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	srv, err := New(cfg, log)

@@ -79,6 +79,8 @@ func build(cfg *config.Config, log *slog.Logger, st store.Store) (*Server, error
 	opts.QueueBudget = cfg.QueueBytes
 	opts.MaxConnections = cfg.MaxConnections
 	opts.MaxConnectionRate = cfg.MaxConnRate
+	opts.MaxConnectionRatePerIP = cfg.MaxConnRatePerIP
+	opts.TrustedProxies = cfg.TrustedProxies
 	opts.PathPrefix = cfg.PathPrefix
 	opts.Logger = log
 	opts.Store = st
