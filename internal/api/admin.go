@@ -38,8 +38,11 @@ type bodyHandler func(w http.ResponseWriter, r *http.Request, body []byte)
 // registry there is nothing to manage, so only the public VAPID route is
 // served; without a token every admin request is refused, never open.
 func (a *API) adminRoutes() {
-	if a.opts.AdminToken != "" {
+	switch {
+	case a.opts.AdminToken != "":
 		a.admin.hasToken, a.admin.token = true, sha256.Sum256([]byte(a.opts.AdminToken))
+	case a.opts.AdminTokenSHA256 != [32]byte{}:
+		a.admin.hasToken, a.admin.token = true, a.opts.AdminTokenSHA256
 	}
 	a.mux.Handle("/apps/{app_id}/vapid_key", onlyMethods(map[string]bodyHandler{http.MethodGet: a.vapidKey}))
 	reg, ok := a.apps.(appWriter)

@@ -31,11 +31,15 @@ type Options struct {
 	Version    string
 	Logger     *slog.Logger
 	Now        func() time.Time
-	// Store and AdminToken enable app management (admin.go); with an
-	// empty token every admin request is refused.
-	Store      store.Store
-	StoreName  string // "sqlite" or "mongodb", shown by /health/detailed
-	AdminToken string
+	// Store and an admin token enable app management (admin.go); with
+	// no token every admin request is refused. The token is given as is
+	// (AdminToken) or as its SHA-256 (AdminTokenSHA256, when AdminToken
+	// is empty; the zero array is none), which is all the server keeps of
+	// a generated one.
+	Store            store.Store
+	StoreName        string // "sqlite" or "mongodb", shown by /health/detailed
+	AdminToken       string
+	AdminTokenSHA256 [32]byte
 	// Metrics, when set, gets the HTTP metrics and is served at /metrics.
 	Metrics *prometheus.Registry
 }

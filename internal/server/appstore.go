@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/pushi-io/pushi/internal/apps"
 	"github.com/pushi-io/pushi/internal/config"
@@ -157,22 +159,80 @@ func allStored(ctx context.Context, st store.Store) (map[string]store.StoredApp,
 	}
 }
 
-// adminToken returns the configured token, or the stored one, generating
-// and storing it on the first start; generated reports a new token.
-func adminToken(ctx context.Context, cfg *config.Config, st store.Store) (token string, generated bool, err error) {
+// adminToken returns the SHA-256 that admin requests are checked
+// against: of PUSHI_ADMIN_TOKEN (never stored: the config stays the
+// source), else the stored one. The first start generates the token,
+// stores its hash and returns the token as shown, to show once. SHA-256
+// is enough because the token is 256 random bits: a slow KDF makes
+// guessing a low-entropy password expensive, and 2^256 guesses stay out
+// of reach however fast each is, so whoever reads the hash learns
+// nothing usable.
+func adminToken(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (sum [32]byte, shown string, err error) {
 	if cfg.AdminToken != "" {
-		return cfg.AdminToken, false, nil // never stored: the config stays the source
+		// A stored token is unused while one is configured, but it is
+		// still a secret at rest until hashed.
+		v, ok, err := st.Meta(ctx, adminTokenKey)
+		if err == nil && ok {
+			_, err = storedTokenHash(ctx, st, log, v)
+		}
+		if err != nil {
+			return sum, "", fmt.Errorf("admin token: %w", err)
+		}
+		return sha256.Sum256([]byte(cfg.AdminToken)), "", nil
 	}
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
-		return "", false, err
+		return sum, "", err
 	}
 	fresh := hex.EncodeToString(b)
-	token, err = st.SetMetaIfAbsent(ctx, adminTokenKey, fresh)
+	freshHash := sha256.Sum256([]byte(fresh))
+	v, err := st.SetMetaIfAbsent(ctx, adminTokenKey, encodeTokenHash(freshHash))
 	if err != nil {
-		return "", false, fmt.Errorf("admin token: %w", err)
+		return sum, "", fmt.Errorf("admin token: %w", err)
 	}
-	return token, token == fresh, nil
+	if v == encodeTokenHash(freshHash) {
+		return freshHash, fresh, nil
+	}
+	if sum, err = storedTokenHash(ctx, st, log, v); err != nil {
+		return sum, "", fmt.Errorf("admin token: %w", err)
+	}
+	return sum, "", nil
+}
+
+// tokenHashPrefix marks a stored token hash; pushi before it stored the
+// token itself under the same key.
+const tokenHashPrefix = "sha256:"
+
+func encodeTokenHash(sum [32]byte) string { return tokenHashPrefix + hex.EncodeToString(sum[:]) }
+
+// storedTokenHash decodes the stored value v, first replacing a plaintext
+// token an older pushi stored by its hash (the token keeps working).
+func storedTokenHash(ctx context.Context, st store.Store, log *slog.Logger, v string) (sum [32]byte, err error) {
+	if h, ok := strings.CutPrefix(v, tokenHashPrefix); ok {
+		b, err := hex.DecodeString(h)
+		if err != nil || len(b) != len(sum) {
+			return sum, fmt.Errorf("the stored hash %q is not a hex SHA-256", v)
+		}
+		return [32]byte(b), nil
+	}
+	sum = sha256.Sum256([]byte(v))
+	swapped, err := st.SwapMeta(ctx, adminTokenKey, v, encodeTokenHash(sum))
+	if err != nil {
+		return sum, fmt.Errorf("replacing the stored token by its hash: %w", err)
+	}
+	if swapped {
+		log.Info("the stored admin token was replaced by its SHA-256 hash; the token itself still works")
+		return sum, nil
+	}
+	// Another node swapped first: it can only have stored this hash.
+	now, _, err := st.Meta(ctx, adminTokenKey)
+	if err != nil {
+		return sum, err
+	}
+	if now != encodeTokenHash(sum) {
+		return sum, errors.New("the stored admin token changed while it was being hashed; restart")
+	}
+	return sum, nil
 }
 
 // logGenerated shows, once, what a first start generated, so a fresh
@@ -180,7 +240,10 @@ func adminToken(ctx context.Context, cfg *config.Config, st store.Store) (token 
 // the secrets there; the JSON format is for log pipelines, which must
 // never hold a secret, so they go to a 0600 file next to PUSHI_DB and the
 // log names the file.
-func logGenerated(log *slog.Logger, cfg *config.Config, app *apps.App, token string, newToken bool) error {
+//
+// token is the admin token generated at this start, "" if none was.
+func logGenerated(log *slog.Logger, cfg *config.Config, app *apps.App, token string) error {
+	newToken := token != ""
 	public, secret := []any{}, map[string]string{}
 	if app != nil {
 		public = append(public, "app_id", app.ID, "key", app.Key)
@@ -200,20 +263,33 @@ func logGenerated(log *slog.Logger, cfg *config.Config, app *apps.App, token str
 		if newToken {
 			attrs = append(attrs, "admin_token", token)
 		}
-		log.Warn("generated credentials, shown this once: keep them (the store keeps them across restarts; PUSHI_ADMIN_TOKEN sets the admin token)", attrs...)
+		log.Warn("generated credentials, shown this once: keep them (the store keeps the app across restarts, but of the admin token only a hash; PUSHI_ADMIN_TOKEN sets the admin token)", attrs...)
 		return nil
 	}
 	path := filepath.Join(filepath.Dir(cfg.DBPath), credentialsFile)
 	b, _ := json.MarshalIndent(secret, "", "  ")
-	if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+	if err := writePrivate(path, append(b, '\n')); err != nil {
 		return fmt.Errorf("writing the generated credentials to %s: %w", path, err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil { // WriteFile keeps an existing file's mode
-		return err
-	}
-	log.Warn("generated credentials written to a file readable only by this user: read it, keep them, delete it (secrets never go to a JSON log)",
+	log.Warn("generated credentials written to a file readable only by this user: read it, keep them, delete it (secrets never go to a JSON log; the store keeps only a hash of the admin token)",
 		append(public, "file", path)...)
 	return nil
+}
+
+// writePrivate writes b to path readable by its owner only. An existing
+// file keeps its mode through O_TRUNC, so the mode is set before the
+// secrets go in, not after.
+func writePrivate(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	_, err = f.Write(b)
+	return errors.Join(err, f.Close())
 }
 
 // credentialsFile receives generated secrets when logs are JSON.

@@ -46,7 +46,7 @@ type Server struct {
 // New builds a server from cfg without listening yet. Apps are loaded
 // from the store first, so listeners never serve an unknown app.
 func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
-	st, err := openStore(cfg)
+	st, err := openStore(cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -65,11 +65,11 @@ func build(cfg *config.Config, log *slog.Logger, st store.Store) (*Server, error
 	if err != nil {
 		return nil, err
 	}
-	token, newToken, err := adminToken(ctx, cfg, st)
+	tokenHash, newToken, err := adminToken(ctx, cfg, st, log)
 	if err != nil {
 		return nil, err
 	}
-	if err := logGenerated(log, cfg, generated, token, newToken); err != nil {
+	if err := logGenerated(log, cfg, generated, newToken); err != nil {
 		return nil, err
 	}
 	opts := hub.DefaultOptions()
@@ -94,7 +94,7 @@ func build(cfg *config.Config, log *slog.Logger, st store.Store) (*Server, error
 		return nil, err
 	}
 	a := api.New(api.Options{PathPrefix: cfg.PathPrefix, Version: Version, Logger: log, Store: st, StoreName: storeName(cfg),
-		AdminToken: token, Metrics: newRegistry(node, hooks)}, registry, node)
+		AdminTokenSHA256: tokenHash, Metrics: newRegistry(node, hooks)}, registry, node)
 	return &Server{cfg: cfg, log: log, Apps: registry, Node: node, API: a, Store: st, Hooks: hooks, addrs: map[string]net.Addr{}}, nil
 }
 

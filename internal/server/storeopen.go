@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	neturl "net/url"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 // openStore opens MongoDB when a Mongo URL is configured, else the
 // embedded SQLite file. Start fails on an unreachable MongoDB rather
 // than serving apps it cannot load.
-func openStore(cfg *config.Config) (store.Store, error) {
+func openStore(cfg *config.Config, log *slog.Logger) (store.Store, error) {
 	if url := cfg.MongoURL(); url != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
@@ -25,7 +26,7 @@ func openStore(cfg *config.Config) (store.Store, error) {
 		}
 		return st, nil
 	}
-	st, err := sqlite.Open(cfg.DBPath)
+	st, err := sqlite.OpenWith(cfg.DBPath, sqlite.Options{Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("PUSHI_DB: %w", err)
 	}

@@ -113,11 +113,16 @@ type Store interface {
 	// inbox rows, follows. ErrNotFound when absent.
 	DeleteApp(ctx context.Context, id string) error
 
-	// Meta is a small key/value table for server-wide settings (the
-	// generated admin token). SetMetaIfAbsent returns the value now stored,
-	// so concurrent first starts agree on one.
+	// Meta is a small key/value table for server-wide settings (the hash
+	// of the generated admin token). SetMetaIfAbsent returns the value now
+	// stored, so concurrent first starts agree on one.
 	Meta(ctx context.Context, key string) (string, bool, error)
 	SetMetaIfAbsent(ctx context.Context, key, value string) (string, error)
+	// SwapMeta replaces key's value with value if it is still old, and
+	// reports whether it did. It is for replacing a secret: a backend that
+	// controls its files leaves no copy of old in them (the SQLite store
+	// zeroes the old row and checkpoints its WAL).
+	SwapMeta(ctx context.Context, key, old, value string) (swapped bool, err error)
 
 	// Follow is idempotent: created reports whether the row is new. A new
 	// follow past max for the user fails with ErrTooManyFollows.

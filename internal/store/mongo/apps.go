@@ -150,3 +150,17 @@ func (s *Store) SetMetaIfAbsent(ctx context.Context, key, value string) (string,
 	}
 	return v, err
 }
+
+// SwapMeta matches the old value in the update's filter: a racing swap
+// finds nothing to update. Copies of old in MongoDB's own files (journal,
+// oplog, backups) are the server's to manage.
+func (s *Store) SwapMeta(ctx context.Context, key, old, value string) (bool, error) {
+	c, cancel := s.op(ctx)
+	defer cancel()
+	res, err := s.meta.UpdateOne(c, bson.D{{Key: "_id", Value: key}, {Key: "value", Value: old}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "value", Value: value}}}})
+	if err != nil {
+		return false, s.wrap(ctx, err)
+	}
+	return res.ModifiedCount == 1, nil
+}

@@ -17,20 +17,27 @@ func followKey(appID, userID, channel string) bson.D {
 }
 
 // Follow enforces the per-user limit without a transaction or an atomic
-// update: each of a user's follows holds one of max numbered slots, and
-// the unique (app_id, user_id, slot) index lets only one racing insert
-// take a slot, on any node. A follow that finds no free slot is refused.
+// update: each of a user's follows holds a numbered slot, a new one the
+// lowest free slot below max, and the unique (app_id, user_id, slot)
+// index lets only one racing insert take a slot, on any node. The limit
+// check reads at most max keys of that index (freeSlot), whatever the
+// collection holds; the row itself is looked up only when the insert
+// collides, so a new follow is one bounded read and one insert.
 func (s *Store) Follow(ctx context.Context, f store.Follow, max int) (store.Follow, bool, error) {
 	if f.CreatedAt.IsZero() {
 		f.CreatedAt = time.Now()
 	}
 	f.CreatedAt = f.CreatedAt.Truncate(time.Second)
 	for try := 0; try < 64; try++ {
-		existing, err := s.findFollow(ctx, f)
-		if err == nil || !errors.Is(err, store.ErrNotFound) {
+		slot, err := s.freeSlot(ctx, f.AppID, f.UserID, max)
+		if errors.Is(err, store.ErrTooManyFollows) {
+			// A follow already there stays idempotent at the limit.
+			existing, err := s.findFollow(ctx, f)
+			if errors.Is(err, store.ErrNotFound) {
+				return f, false, store.ErrTooManyFollows
+			}
 			return existing, false, err
 		}
-		slot, err := s.freeSlot(ctx, f.AppID, f.UserID, max)
 		if err != nil {
 			return f, false, err
 		}
@@ -43,7 +50,11 @@ func (s *Store) Follow(ctx context.Context, f store.Follow, max int) (store.Foll
 		if !isDuplicate(err) {
 			return f, false, s.wrap(ctx, err)
 		}
-		// The row or the slot was taken by a racing follow: look again.
+		existing, err := s.findFollow(ctx, f)
+		if err == nil || !errors.Is(err, store.ErrNotFound) {
+			return existing, false, err
+		}
+		// A racing follow took the slot: count again.
 	}
 	return f, false, fmt.Errorf("%w: follow kept racing", store.ErrUnavailable)
 }
@@ -59,30 +70,42 @@ func (s *Store) findFollow(ctx context.Context, f store.Follow) (store.Follow, e
 	return f, nil
 }
 
-// freeSlot returns the lowest slot below max the user's follows do not
-// hold, or ErrTooManyFollows.
+// freeSlot is the limit check: ErrTooManyFollows when the user holds max
+// follows or more, else the lowest slot the user's follows leave free
+// (below max, since fewer than max are held). It reads the user's slots
+// in index order, without _id and no more than max of them, so MongoDB
+// answers from the (app_id, user_id, slot) index alone. It counts
+// follows, not slots below max: follows made under a higher limit still
+// count after the app's limit is lowered.
 func (s *Store) freeSlot(ctx context.Context, appID, userID string, max int) (int, error) {
+	if max <= 0 {
+		return 0, store.ErrTooManyFollows
+	}
 	c, cancel := s.op(ctx)
 	defer cancel()
 	cur, err := s.follows.Find(c, bson.D{{Key: "app_id", Value: appID}, {Key: "user_id", Value: userID}},
-		options.Find().SetProjection(bson.D{{Key: "slot", Value: 1}}))
+		options.Find().SetProjection(bson.D{{Key: "_id", Value: 0}, {Key: "slot", Value: 1}}).
+			SetSort(bson.D{{Key: "slot", Value: 1}}).SetLimit(int64(max)))
 	if err != nil {
 		return 0, s.wrap(ctx, err)
 	}
-	var docs []followDoc
-	if err := cur.All(c, &docs); err != nil {
+	var held []struct {
+		Slot int `bson:"slot"`
+	}
+	if err := cur.All(c, &held); err != nil {
 		return 0, s.wrap(ctx, err)
 	}
-	held := make(map[int]bool, len(docs))
-	for _, d := range docs {
-		held[d.Slot] = true
+	if len(held) >= max {
+		return 0, store.ErrTooManyFollows
 	}
-	for slot := 0; slot < max; slot++ {
-		if !held[slot] {
-			return slot, nil
+	// Ascending and unique: the first slot that is not its position is
+	// the lowest gap.
+	for i, h := range held {
+		if h.Slot != i {
+			return i, nil
 		}
 	}
-	return 0, store.ErrTooManyFollows
+	return len(held), nil
 }
 
 func (s *Store) Unfollow(ctx context.Context, appID, userID, channel string) (bool, error) {

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -21,3 +22,11 @@ func BenchmarkAppendSerial(b *testing.B) { storetest.BenchAppendSerial(b, benchS
 
 // BenchmarkAppendParallel: group commit shares one fsync among what is queued.
 func BenchmarkAppendParallel(b *testing.B) { storetest.BenchAppendParallel(b, benchStore(b)) }
+
+// BenchmarkFollow: a new follow, in an empty store and beside 20 000
+// follows of other users.
+func BenchmarkFollow(b *testing.B) {
+	for _, others := range []int{0, 20_000} {
+		b.Run(fmt.Sprint("others=", others), func(b *testing.B) { storetest.BenchFollow(b, benchStore(b), others) })
+	}
+}

@@ -24,8 +24,10 @@ func (s *Store) Follow(ctx context.Context, f store.Follow, max int) (store.Foll
 	if !errors.Is(err, sql.ErrNoRows) {
 		return f, false, wrap(err)
 	}
+	// Counted on the primary key's (app_id, user_id) prefix, and no
+	// further than max: the check reads at most max keys of this user.
 	var count int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM follows WHERE app_id = ? AND user_id = ?`, f.AppID, f.UserID).Scan(&count); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM follows WHERE app_id = ? AND user_id = ? LIMIT ?)`, f.AppID, f.UserID, max).Scan(&count); err != nil {
 		return f, false, wrap(err)
 	}
 	if count >= max {

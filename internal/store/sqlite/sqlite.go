@@ -9,9 +9,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 
@@ -22,6 +21,7 @@ import (
 
 // Store is the SQLite backend.
 type Store struct {
+	log     *slog.Logger
 	w       *sql.DB // the one writer connection
 	r       *sql.DB // readers: WAL lets them run beside the writer
 	stmts   *appendStmts
@@ -36,11 +36,24 @@ var _ store.Store = (*Store)(nil)
 // readers is the read pool's size: WAL readers never wait for the writer.
 const readers = 4
 
-// Open opens (creating if needed) the database file at path, with its
-// directory, and migrates its schema.
-func Open(path string) (*Store, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("store directory: %w", err)
+// Options tune OpenWith. The zero value is the default.
+type Options struct {
+	// Logger receives warnings (files found readable by others); nil is
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Open opens the store with the default Options.
+func Open(path string) (*Store, error) { return OpenWith(path, Options{}) }
+
+// OpenWith opens (creating if needed) the database file at path, with its
+// directory, owner-only (files.go), and migrates its schema.
+func OpenWith(path string, o Options) (*Store, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if err := prepareFiles(path, o.Logger); err != nil {
+		return nil, err
 	}
 	w, err := sql.Open("sqlite", dsn(path, ""))
 	if err != nil {
@@ -70,7 +83,7 @@ func Open(path string) (*Store, error) {
 	}
 	r.SetMaxOpenConns(readers)
 	r.SetMaxIdleConns(readers)
-	s := &Store{w: w, r: r, stmts: stmts}
+	s := &Store{log: o.Logger, w: w, r: r, stmts: stmts}
 	s.commits = store.NewGroupCommitter(s.writeTx, nil)
 	return s, nil
 }

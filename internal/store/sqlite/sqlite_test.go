@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,7 +21,7 @@ var ctx = context.Background()
 
 func open(t *testing.T, path string) *Store {
 	t.Helper()
-	s, err := Open(path)
+	s, err := OpenWith(path, Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,5 +242,81 @@ func TestPragmas(t *testing.T) {
 	}
 	if _, err := s.r.Exec(`DELETE FROM meta`); err == nil {
 		t.Fatal("the read pool must be read-only")
+	}
+}
+
+// TestSwapMetaLeavesNoCopy: a swapped-out secret is in neither the
+// database file nor the WAL, whether it was checkpointed into the file
+// or only in the WAL, even when the new value is shorter and would not
+// cover the old row's bytes.
+func TestSwapMetaLeavesNoCopy(t *testing.T) {
+	const secret = "a-secret-of-some-length-0123456789abcdef0123456789abcdef"
+	for _, checkpointed := range []bool{true, false} {
+		path := filepath.Join(t.TempDir(), "pushi.db")
+		s := open(t, path)
+		if _, err := s.SetMetaIfAbsent(ctx, "other", "kept"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SetMetaIfAbsent(ctx, "k", secret); err != nil {
+			t.Fatal(err)
+		}
+		if checkpointed {
+			s.Close()
+			s = open(t, path)
+		}
+		if ok, err := s.SwapMeta(ctx, "k", secret, "short"); !ok || err != nil {
+			t.Fatalf("swap: %v %v", ok, err)
+		}
+		for _, suffix := range []string{"", "-wal"} {
+			b, _ := os.ReadFile(path + suffix)
+			for _, part := range []string{secret[:16], secret[len(secret)-16:]} {
+				if strings.Contains(string(b), part) {
+					t.Errorf("checkpointed %v: %q of the old value is in %s", checkpointed, part, path+suffix)
+				}
+			}
+		}
+		if v, _, _ := s.Meta(ctx, "other"); v != "kept" {
+			t.Fatalf("other key: %q", v)
+		}
+		s.Close()
+	}
+}
+
+// TestFileModes: the store's files and the directories it creates are
+// the owner's only; a directory that existed keeps its mode, and files
+// found looser are tightened.
+func TestFileModes(t *testing.T) {
+	parent := t.TempDir()
+	if err := os.Chmod(parent, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(parent, "a", "b", "pushi.db")
+	s := open(t, path)
+	fill(t, s)
+	want := map[string]os.FileMode{parent: 0o755, filepath.Join(parent, "a"): 0o700, filepath.Dir(path): 0o700,
+		path: 0o600, path + "-wal": 0o600, path + "-shm": 0o600}
+	for p, mode := range want {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != mode {
+			t.Errorf("%s: %v %v, want %v", p, fi.Mode().Perm(), err, mode)
+		}
+	}
+	// The crash image of a store made with loose modes.
+	loose := filepath.Join(t.TempDir(), "pushi.db")
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(path + suffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(loose+suffix, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	c := open(t, loose)
+	defer c.Close()
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if fi, err := os.Stat(loose + suffix); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v %v, want 0600", loose+suffix, fi.Mode().Perm(), err)
+		}
 	}
 }

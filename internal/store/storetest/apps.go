@@ -163,4 +163,23 @@ func testMeta(t *testing.T, s store.Store) {
 	if v, err := s.SetMetaIfAbsent(ctx, "other", "x"); err != nil || v != "x" {
 		t.Fatalf("keys are independent: %q %v", v, err)
 	}
+	// SwapMeta is compare-and-set: a swap from the stored value wins, one
+	// from a stale value or of an absent key changes nothing. (Racing
+	// swaps are not tested: FerretDB v1, the test server, applies an
+	// update as read-then-replace, so there two of them can both win.)
+	if ok, err := s.SwapMeta(ctx, "k", got[0], "new"); !ok || err != nil {
+		t.Fatalf("swap from the stored value: %v %v", ok, err)
+	}
+	if ok, err := s.SwapMeta(ctx, "k", got[0], "stale"); ok || err != nil {
+		t.Fatalf("swap from a stale value: %v %v", ok, err)
+	}
+	if ok, err := s.SwapMeta(ctx, "absent", "", "x"); ok || err != nil {
+		t.Fatalf("swap of an absent key: %v %v", ok, err)
+	}
+	if _, found, _ := s.Meta(ctx, "absent"); found {
+		t.Fatal("a failed swap created the key")
+	}
+	if v, _, _ := s.Meta(ctx, "k"); v != "new" {
+		t.Fatalf("a failed swap changed the value: %q, want new", v)
+	}
 }

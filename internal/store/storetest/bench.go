@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/pushi-io/pushi/internal/store"
 )
@@ -37,4 +39,36 @@ func BenchAppendParallel(b *testing.B, s store.Store) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+}
+
+// BenchFollow measures new follows (max 1000 per user, 10 channels per
+// user) in a store that already holds others follows by other users, so a
+// limit check reading more than the following user's own rows shows. The
+// others are loaded in one batch through the backend's Loader.
+func BenchFollow(b *testing.B, s store.Store, others int) {
+	ctx := context.Background()
+	l, ok := s.(store.Loader)
+	if !ok {
+		b.Fatalf("%T has no Loader to preload follows with", s)
+	}
+	err := l.Load(ctx, func(w store.DumpWriter) error {
+		for i := 0; i < others; i++ {
+			f := store.Follow{AppID: "1", UserID: fmt.Sprint("other-", i/10), Channel: fmt.Sprint("news-", i%10), CreatedAt: time.Unix(1_719_580_393, 0)}
+			if err := w.Follow(f); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		f := store.Follow{AppID: "1", UserID: fmt.Sprint("bench-", i/10), Channel: fmt.Sprint("news-", i%10)}
+		if _, created, err := s.Follow(ctx, f, 1000); err != nil || !created {
+			b.Fatalf("follow %d: created %v, %v", i, created, err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "follows/s")
 }

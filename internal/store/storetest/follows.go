@@ -91,6 +91,39 @@ func testFollowLimit(t *testing.T, s store.Store) {
 	if _, created, err := s.Follow(ctx, store.Follow{AppID: "1", UserID: "u", Channel: "c"}, 2); err != nil || !created {
 		t.Fatalf("unfollowing frees a place: %v %v", created, err)
 	}
+	// A place freed among others is found, whichever it is.
+	for _, c := range []string{"a", "b", "c", "d", "e"} {
+		mustFollow(t, s, "1", "x", c)
+	}
+	if _, err := s.Unfollow(ctx, "1", "x", "c"); err != nil {
+		t.Fatal(err)
+	}
+	if _, created, err := s.Follow(ctx, store.Follow{AppID: "1", UserID: "x", Channel: "f"}, 5); err != nil || !created {
+		t.Fatalf("follow into a freed middle place: %v %v", created, err)
+	}
+	if _, _, err := s.Follow(ctx, store.Follow{AppID: "1", UserID: "x", Channel: "g"}, 5); !errors.Is(err, store.ErrTooManyFollows) {
+		t.Fatalf("sixth follow past max 5: %v", err)
+	}
+	// A limit lowered to what a user holds refuses new follows, whatever
+	// places the held ones took under the higher limit, and keeps
+	// existing ones idempotent.
+	for _, c := range []string{"a", "b"} {
+		if _, err := s.Unfollow(ctx, "1", "x", c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.Follow(ctx, store.Follow{AppID: "1", UserID: "x", Channel: "g"}, 3); !errors.Is(err, store.ErrTooManyFollows) {
+		t.Fatalf("follow past a lowered max 3 while holding 3: %v", err)
+	}
+	if _, created, err := s.Follow(ctx, store.Follow{AppID: "1", UserID: "x", Channel: "e"}, 3); err != nil || created {
+		t.Fatalf("existing follow under a lowered max: %v %v", created, err)
+	}
+	if _, created, err := s.Follow(ctx, store.Follow{AppID: "1", UserID: "x", Channel: "e"}, 0); err != nil || created {
+		t.Fatalf("existing follow with max 0: %v %v", created, err)
+	}
+	if chans, _ := s.FollowedBy(ctx, "1", "x"); fmt.Sprint(chans) != "[d e f]" {
+		t.Fatalf("follows of x: %v", chans)
+	}
 }
 
 // testConcurrentFollows: racing follows of one row create it once, and
