@@ -94,6 +94,17 @@ func checkFollowable(app *apps.App, channel string) error {
 	return nil
 }
 
+// checkNotPeer refuses a follow on a peer channel: it belongs to its two
+// users, and a follow would let a third read it through personal-<id>
+// and write it as the channel's holder. Unfollowing one stays allowed, so
+// follows stored before this check can still be removed.
+func checkNotPeer(channel string) error {
+	if ch, err := protocol.ParseChannel(channel, len(channel)); err == nil && ch.Kind == protocol.Peer {
+		return errorf(http.StatusBadRequest, "peer- channels belong to their two users and cannot be followed")
+	}
+	return nil
+}
+
 func (a *API) requireStore() (store.Store, error) {
 	if st := a.node.Store(); st != nil {
 		return st, nil
@@ -118,6 +129,9 @@ func storeError(err error) error {
 
 func (a *API) follow(w http.ResponseWriter, r *http.Request, app *apps.App, body []byte) {
 	userID, channel, err := parseFollow(app, body)
+	if err == nil {
+		err = checkNotPeer(channel)
+	}
 	if err != nil {
 		writeErr(w, err)
 		return
