@@ -127,7 +127,7 @@ func storeError(err error) error {
 	return err
 }
 
-func (a *API) follow(w http.ResponseWriter, r *http.Request, app *apps.App, body []byte) {
+func (a *API) follow(w http.ResponseWriter, r *http.Request, app *apps.App, _ query, body []byte) {
 	userID, channel, err := parseFollow(app, body)
 	if err == nil {
 		err = checkNotPeer(channel)
@@ -154,7 +154,7 @@ func (a *API) follow(w http.ResponseWriter, r *http.Request, app *apps.App, body
 	writeJSON(w, http.StatusOK, map[string]any{"subscription": followView{f.UserID, f.Channel, f.CreatedAt.Unix()}})
 }
 
-func (a *API) unfollow(w http.ResponseWriter, r *http.Request, app *apps.App, body []byte) {
+func (a *API) unfollow(w http.ResponseWriter, r *http.Request, app *apps.App, _ query, body []byte) {
 	userID, channel, err := parseFollow(app, body)
 	if err != nil {
 		writeErr(w, err)
@@ -185,12 +185,11 @@ func (a *API) announceFollow(w http.ResponseWriter, r *http.Request, app *apps.A
 	return true
 }
 
-func (a *API) listFollows(w http.ResponseWriter, r *http.Request, app *apps.App, _ []byte) {
-	q := r.URL.Query()
-	query := store.FollowQuery{UserID: q.Get("user_id"), Channel: q.Get("event"), Cursor: q.Get("cursor")}
+func (a *API) listFollows(w http.ResponseWriter, r *http.Request, app *apps.App, q query, _ []byte) {
+	query := store.FollowQuery{UserID: q.get("user_id"), Channel: q.get("event"), Cursor: q.get("cursor")}
 	var err error
 	if query.Channel == "" {
-		query.Channel = q.Get("channel")
+		query.Channel = q.get("channel")
 	}
 	if query.UserID != "" {
 		if err := checkUserID(app, query.UserID); err != nil {
