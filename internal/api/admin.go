@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pushi-io/pushi/internal/apps"
+	"github.com/pushi-io/pushi/internal/signature"
 	"github.com/pushi-io/pushi/internal/store"
 )
 
@@ -32,7 +32,7 @@ type admin struct {
 }
 
 // bodyHandler serves a route whose auth is done and body read.
-type bodyHandler func(w http.ResponseWriter, r *http.Request, body []byte)
+type bodyHandler func(w http.ResponseWriter, r *http.Request, q query, body []byte)
 
 // adminRoutes registers the management API. Without a store or a writable
 // registry there is nothing to manage, so only the public VAPID route is
@@ -44,7 +44,7 @@ func (a *API) adminRoutes() {
 	case a.opts.AdminTokenSHA256 != [32]byte{}:
 		a.admin.hasToken, a.admin.token = true, a.opts.AdminTokenSHA256
 	}
-	a.mux.Handle("/apps/{app_id}/vapid_key", onlyMethods(map[string]bodyHandler{http.MethodGet: a.vapidKey}))
+	a.mux.Handle("/apps/{app_id}/vapid_key", a.onlyMethods(map[string]bodyHandler{http.MethodGet: a.vapidKey}))
 	reg, ok := a.apps.(appWriter)
 	if a.opts.Store == nil || !ok {
 		return
@@ -52,19 +52,26 @@ func (a *API) adminRoutes() {
 	a.admin.store, a.admin.reg = a.opts.Store, reg
 	a.mux.Handle("/apps", a.adminOnly(map[string]bodyHandler{http.MethodGet: a.listApps, http.MethodPost: a.createApp}))
 	a.mux.Handle("/apps/{app_id}", a.adminOnly(map[string]bodyHandler{http.MethodGet: a.getApp, http.MethodPatch: a.patchApp, http.MethodDelete: a.deleteApp}))
-	a.mux.Handle("/apps/{app_id}/secret", onlyMethods(map[string]bodyHandler{http.MethodPost: a.rotateSecret}))
+	a.mux.Handle("/apps/{app_id}/secret", a.guarded(map[string]bodyHandler{http.MethodPost: a.rotateSecret}, a.adminOrSigned))
 	a.mux.Handle("/apps/{app_id}/web_push/vapid", a.adminOnly(map[string]bodyHandler{http.MethodPost: a.setVAPID}))
 }
 
 // onlyMethods dispatches on the method (JSON 405 otherwise) and reads the
-// bounded body.
-func onlyMethods(m map[string]bodyHandler) http.Handler { return guarded(m, nil) }
+// bounded body of a POST, PUT or PATCH.
+func (a *API) onlyMethods(m map[string]bodyHandler) http.Handler { return a.guarded(m, nil) }
 
 // adminOnly is onlyMethods behind the admin token, checked before the
 // body is read.
-func (a *API) adminOnly(m map[string]bodyHandler) http.Handler { return guarded(m, a.checkAdmin) }
+func (a *API) adminOnly(m map[string]bodyHandler) http.Handler {
+	return a.guarded(m, func(r *http.Request, _ []signature.Param) (bool, *httpError) { return false, a.checkAdmin(r) })
+}
 
-func guarded(m map[string]bodyHandler, auth func(*http.Request) *httpError) http.Handler {
+// authFunc authenticates a request from its headers and query alone,
+// before the body is read; signed reports a request signature, whose
+// body_md5 is then checked against the body.
+type authFunc func(r *http.Request, params []signature.Param) (signed bool, err *httpError)
+
+func (a *API) guarded(m map[string]bodyHandler, auth authFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, ok := m[r.Method]
 		if !ok {
@@ -77,20 +84,45 @@ func guarded(m map[string]bodyHandler, auth func(*http.Request) *httpError) http
 			writeError(w, http.StatusMethodNotAllowed, "Method "+r.Method+" not allowed")
 			return
 		}
+		params := signature.ParseQuery(r.URL.RawQuery)
+		signed := false
 		if auth != nil {
-			if err := auth(r); err != nil {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="pushi"`)
+			var err *httpError
+			if signed, err = auth(r, params); err != nil {
+				if err.status == http.StatusUnauthorized {
+					w.Header().Set("WWW-Authenticate", `Bearer realm="pushi"`)
+				}
 				writeErr(w, err)
 				return
 			}
 		}
-		body, err := readBody(w, r)
-		if err != nil {
+		if err := checkQueryKeys(r); err != nil {
 			writeErr(w, err)
 			return
 		}
-		h(w, r, body)
+		var body []byte
+		if takesBody(r.Method) {
+			var err error
+			if body, err = a.readBody(w, r); err != nil {
+				writeErr(w, err)
+				return
+			}
+		}
+		if signed {
+			if err := signature.VerifyBody(params, body); err != nil {
+				writeError(w, http.StatusUnauthorized, err.Error())
+				return
+			}
+		}
+		h(w, r, query(params), body)
 	})
+}
+
+// takesBody reports the methods whose body a handler reads; the others
+// never make the server read one (bodyGuard closes the connection
+// instead).
+func takesBody(method string) bool {
+	return method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch
 }
 
 // checkAdmin verifies Authorization: Bearer <token> in constant time.
@@ -104,18 +136,6 @@ func (a *API) checkAdmin(r *http.Request) *httpError {
 		return errorf(http.StatusUnauthorized, "Invalid admin token")
 	}
 	return nil
-}
-
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, errorf(http.StatusRequestEntityTooLarge, "Request body is over 1 MiB")
-		}
-		return nil, errorf(http.StatusBadRequest, "Could not read the request body")
-	}
-	return body, nil
 }
 
 // writeCtx outlives the client: once a store write starts, the registry

@@ -17,7 +17,7 @@ func appBody(a *apps.App) map[string]any { return map[string]any{"app": a.View()
 
 // createApp is POST /apps: name required; id, key and secret may be given
 // (migrations) and are generated otherwise.
-func (a *API) createApp(w http.ResponseWriter, r *http.Request, body []byte) {
+func (a *API) createApp(w http.ResponseWriter, r *http.Request, _ query, body []byte) {
 	next := apps.Defaults()
 	if err := decodeStrict(body, &next, "apn", "smtp_url"); err != nil {
 		writeErr(w, err)
@@ -91,10 +91,9 @@ func (a *API) checkUnique(next *apps.App, isNew bool) error {
 
 // listApps is GET /apps?limit=&cursor=, ordered by id; the cursor is
 // opaque (the last id listed).
-func (a *API) listApps(w http.ResponseWriter, r *http.Request, _ []byte) {
-	q := r.URL.Query()
+func (a *API) listApps(w http.ResponseWriter, r *http.Request, q query, _ []byte) {
 	limit := 100
-	if s := q.Get("limit"); s != "" {
+	if s := q.get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 1000 {
 			writeError(w, http.StatusBadRequest, "limit must be an integer from 1 to 1000")
@@ -103,7 +102,7 @@ func (a *API) listApps(w http.ResponseWriter, r *http.Request, _ []byte) {
 		limit = n
 	}
 	var after string
-	if c := q.Get("cursor"); c != "" {
+	if c := q.get("cursor"); c != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(c)
 		if err != nil || len(raw) == 0 {
 			writeError(w, http.StatusBadRequest, "cursor is invalid: pass the previous page's next")
@@ -138,7 +137,7 @@ func (a *API) listApps(w http.ResponseWriter, r *http.Request, _ []byte) {
 }
 
 // getApp is GET /apps/{app_id}.
-func (a *API) getApp(w http.ResponseWriter, r *http.Request, _ []byte) {
+func (a *API) getApp(w http.ResponseWriter, r *http.Request, _ query, _ []byte) {
 	sa, err := a.admin.store.App(r.Context(), r.PathValue("app_id"))
 	if err != nil {
 		writeErr(w, a.storeErr(err))
@@ -150,7 +149,7 @@ func (a *API) getApp(w http.ResponseWriter, r *http.Request, _ []byte) {
 
 // patchApp is PATCH /apps/{app_id}: the body is merged into the app
 // (objects key by key, arrays replaced); id, key and secret are fixed.
-func (a *API) patchApp(w http.ResponseWriter, r *http.Request, body []byte) {
+func (a *API) patchApp(w http.ResponseWriter, r *http.Request, _ query, body []byte) {
 	a.admin.mu.Lock()
 	defer a.admin.mu.Unlock()
 	cur, err := a.loadApp(r.Context(), r.PathValue("app_id"))
@@ -216,7 +215,7 @@ func mergeApp(cur *apps.App, body []byte) (apps.App, error) {
 
 // deleteApp is DELETE /apps/{app_id}: the store removes the app's data,
 // then its sockets are closed with 4001.
-func (a *API) deleteApp(w http.ResponseWriter, r *http.Request, _ []byte) {
+func (a *API) deleteApp(w http.ResponseWriter, r *http.Request, _ query, _ []byte) {
 	a.admin.mu.Lock()
 	defer a.admin.mu.Unlock()
 	id := r.PathValue("app_id")

@@ -15,16 +15,10 @@ const (
 )
 
 // rotateSecret is POST /apps/{app_id}/secret (pushi.md §2.3), with the
-// admin token or the app's request signature. The previous secret stays
-// valid for grace_s; rotating again replaces it, ending its grace at once.
-func (a *API) rotateSecret(w http.ResponseWriter, r *http.Request, body []byte) {
-	if err := a.adminOrSigned(r, body); err != nil {
-		if err.status == http.StatusUnauthorized {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="pushi"`)
-		}
-		writeErr(w, err)
-		return
-	}
+// admin token or the app's request signature (adminOrSigned, run by
+// guarded before the body is read). The previous secret stays valid for
+// grace_s; rotating again replaces it, ending its grace at once.
+func (a *API) rotateSecret(w http.ResponseWriter, r *http.Request, _ query, body []byte) {
 	req := struct {
 		GraceS *int `json:"grace_s"`
 	}{}
@@ -61,29 +55,30 @@ func (a *API) rotateSecret(w http.ResponseWriter, r *http.Request, body []byte) 
 }
 
 // adminOrSigned accepts the admin token or a request signed with the
-// app's current secret. A previous secret does not count: it may be the
-// leaked one being rotated away, and must not mint its successor.
-func (a *API) adminOrSigned(r *http.Request, body []byte) *httpError {
+// app's current secret, from the headers and query alone (guarded checks
+// a signed request's body_md5 once the body is read). A previous secret
+// does not count: it may be the leaked one being rotated away, and must
+// not mint its successor.
+func (a *API) adminOrSigned(r *http.Request, params []signature.Param) (bool, *httpError) {
 	if r.Header.Get("Authorization") != "" {
-		return a.checkAdmin(r)
+		return false, a.checkAdmin(r)
 	}
 	app := a.apps.ByID(r.PathValue("app_id"))
 	if app == nil {
-		return errorf(http.StatusNotFound, "Unknown app")
+		return false, errorf(http.StatusNotFound, "Unknown app")
 	}
-	req := signature.Request{Method: r.Method, Paths: a.signedPaths(r), RawQuery: r.URL.RawQuery, Body: body}
-	if err := signature.Verify(req, app.Key, []string{app.Secret}, a.opts.Now()); err != nil {
-		return errorf(http.StatusUnauthorized, err.Error()+" (send the admin token or sign with the app's current secret)")
+	if err := signature.VerifyQuery(params, r.Method, a.signedPaths(r), app.Key, []string{app.Secret}, a.opts.Now(), r.ContentLength > 0); err != nil {
+		return false, errorf(http.StatusUnauthorized, err.Error()+" (send the admin token or sign with the app's current secret)")
 	}
 	if !app.Enabled {
-		return errorf(http.StatusForbidden, "App is disabled")
+		return false, errorf(http.StatusForbidden, "App is disabled")
 	}
-	return nil
+	return true, nil
 }
 
 // setVAPID is POST /apps/{app_id}/web_push/vapid: install the given
 // private key, or a fresh pair.
-func (a *API) setVAPID(w http.ResponseWriter, r *http.Request, body []byte) {
+func (a *API) setVAPID(w http.ResponseWriter, r *http.Request, _ query, body []byte) {
 	req := struct {
 		PrivateKey *string `json:"private_key"`
 	}{}
@@ -124,7 +119,7 @@ func (a *API) setVAPID(w http.ResponseWriter, r *http.Request, body []byte) {
 
 // vapidKey is GET /apps/{app_id}/vapid_key, public: browsers fetch it for
 // applicationServerKey, so allowed_origins drives CORS here.
-func (a *API) vapidKey(w http.ResponseWriter, r *http.Request, _ []byte) {
+func (a *API) vapidKey(w http.ResponseWriter, r *http.Request, _ query, _ []byte) {
 	app := a.apps.ByID(r.PathValue("app_id"))
 	if app == nil {
 		writeError(w, http.StatusNotFound, "Unknown app")

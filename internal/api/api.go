@@ -5,7 +5,6 @@ package api
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -42,6 +41,13 @@ type Options struct {
 	AdminTokenSHA256 [32]byte
 	// Metrics, when set, gets the HTTP metrics and is served at /metrics.
 	Metrics *prometheus.Registry
+	// BodyTimeout bounds the reading of a request body, from the moment
+	// its headers are in (0 = unbounded).
+	BodyTimeout time.Duration
+	// Admit, when set, decides whether the connection of r may use the
+	// API (the server's cap on HTTP connections); refused requests get a
+	// 503 and their connection is closed.
+	Admit func(r *http.Request) bool
 }
 
 // API is the REST listener's handler.
@@ -92,6 +98,15 @@ func (a *API) routes() {
 }
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.opts.Admit != nil && !a.opts.Admit(r) {
+		CloseAfterReply(w) // not admitted, so it must not stay open idle either
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "Too many HTTP connections to this node: retry later")
+		return
+	}
+	if r.ContentLength != 0 {
+		w, r = a.guardBody(w, r)
+	}
 	if p := a.opts.PathPrefix; p != "" {
 		if !strings.HasPrefix(r.URL.Path, p) {
 			writeError(w, http.StatusNotFound, "Unknown route "+r.URL.Path)
@@ -116,7 +131,7 @@ func (a *API) health(w http.ResponseWriter, r *http.Request) {
 // methods maps HTTP methods to handlers so a wrong method gets a JSON 405.
 type methods map[string]appHandler
 
-type appHandler func(w http.ResponseWriter, r *http.Request, app *apps.App, body []byte)
+type appHandler func(w http.ResponseWriter, r *http.Request, app *apps.App, q query, body []byte)
 
 // httpError carries a status to writeError.
 type httpError struct {
@@ -128,8 +143,11 @@ func (e *httpError) Error() string { return e.msg }
 
 func errorf(status int, msg string) *httpError { return &httpError{status, msg} }
 
-// signed resolves the app, reads the bounded body and verifies the request
-// signature before any handler runs (protocol.md §14.1).
+// signed resolves the app and verifies the request signature before any
+// handler runs (protocol.md §14.1). Everything the request line carries,
+// the HMAC included, is checked before the body is read, so only a
+// client holding the secret makes the server read and hold a body; then
+// the body's MD5 is checked against the signed body_md5.
 func (a *API) signed(m methods) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, ok := m[r.Method]
@@ -147,26 +165,30 @@ func (a *API) signed(m methods) http.Handler {
 			writeError(w, http.StatusNotFound, "Unknown app")
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				writeError(w, http.StatusRequestEntityTooLarge, "Request body is over 1 MiB")
-				return
-			}
-			writeError(w, http.StatusBadRequest, "Could not read the request body")
+		params := signature.ParseQuery(r.URL.RawQuery)
+		now := a.opts.Now()
+		if err := signature.VerifyQuery(params, r.Method, a.signedPaths(r), app.Key, app.Secrets(now), now, r.ContentLength > 0); err != nil {
+			writeError(w, http.StatusUnauthorized, err.Error())
 			return
 		}
-		req := signature.Request{Method: r.Method, Paths: a.signedPaths(r), RawQuery: r.URL.RawQuery, Body: body}
-		if err := signature.Verify(req, app.Key, app.Secrets(a.opts.Now()), a.opts.Now()); err != nil {
-			writeError(w, http.StatusUnauthorized, err.Error())
+		if err := checkQueryKeys(r); err != nil {
+			writeErr(w, err)
 			return
 		}
 		if !app.Enabled {
 			writeError(w, http.StatusForbidden, "App is disabled")
 			return
 		}
-		h(w, r, app, body)
+		body, err := a.readBody(w, r)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		if err := signature.VerifyBody(params, body); err != nil {
+			writeError(w, http.StatusUnauthorized, err.Error())
+			return
+		}
+		h(w, r, app, query(params), body)
 	})
 }
 

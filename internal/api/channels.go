@@ -6,19 +6,12 @@ import (
 
 	"github.com/pushi-io/pushi/internal/apps"
 	"github.com/pushi-io/pushi/internal/protocol"
-	"github.com/pushi-io/pushi/internal/signature"
 )
 
-func queryInfo(r *http.Request) []string {
-	v, _ := signature.Get(signature.ParseQuery(r.URL.RawQuery), "info")
-	return splitInfo(v)
-}
-
 // listChannels is GET /apps/{id}/channels: occupied channels only.
-func (a *API) listChannels(w http.ResponseWriter, r *http.Request, app *apps.App, _ []byte) {
-	params := signature.ParseQuery(r.URL.RawQuery)
-	prefix, _ := signature.Get(params, "filter_by_prefix")
-	info := queryInfo(r)
+func (a *API) listChannels(w http.ResponseWriter, r *http.Request, app *apps.App, q query, _ []byte) {
+	prefix := q.get("filter_by_prefix")
+	info := splitInfo(q.get("info"))
 	for _, attr := range info {
 		if attr != "user_count" {
 			writeError(w, http.StatusBadRequest, "Unsupported info attribute "+attr+" (only user_count)")
@@ -58,12 +51,12 @@ func pathChannel(w http.ResponseWriter, r *http.Request, app *apps.App) (protoco
 }
 
 // getChannel is GET /apps/{id}/channels/{channel}.
-func (a *API) getChannel(w http.ResponseWriter, r *http.Request, app *apps.App, _ []byte) {
+func (a *API) getChannel(w http.ResponseWriter, r *http.Request, app *apps.App, q query, _ []byte) {
 	ch, ok := pathChannel(w, r, app)
 	if !ok {
 		return
 	}
-	info := queryInfo(r)
+	info := splitInfo(q.get("info"))
 	for _, attr := range info {
 		switch {
 		case attr == "user_count" && ch.Kind != protocol.Presence:
@@ -110,7 +103,7 @@ func (a *API) getChannel(w http.ResponseWriter, r *http.Request, app *apps.App, 
 }
 
 // channelUsers is GET /apps/{id}/channels/{channel}/users.
-func (a *API) channelUsers(w http.ResponseWriter, r *http.Request, app *apps.App, _ []byte) {
+func (a *API) channelUsers(w http.ResponseWriter, r *http.Request, app *apps.App, _ query, _ []byte) {
 	ch, ok := pathChannel(w, r, app)
 	if !ok {
 		return
@@ -132,7 +125,7 @@ func (a *API) channelUsers(w http.ResponseWriter, r *http.Request, app *apps.App
 }
 
 // terminate is POST /apps/{id}/users/{user_id}/terminate_connections.
-func (a *API) terminate(w http.ResponseWriter, r *http.Request, app *apps.App, _ []byte) {
+func (a *API) terminate(w http.ResponseWriter, r *http.Request, app *apps.App, _ query, _ []byte) {
 	user := r.PathValue("user_id")
 	if !protocol.IsValidUserID(user, app.Limits.PresenceMaxUserIDLength) {
 		writeError(w, http.StatusBadRequest, "Invalid user id")

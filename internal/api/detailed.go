@@ -11,7 +11,7 @@ import (
 // checks by hand or a soak test asserts on (connections, channels,
 // messages, store latency, the Go runtime). ?gc=1 runs a collection first
 // so heap figures compare across calls; it is admin-only for that reason.
-func (a *API) detailed(w http.ResponseWriter, r *http.Request, _ []byte) {
+func (a *API) detailed(w http.ResponseWriter, r *http.Request, q query, _ []byte) {
 	s := a.node.Stats()
 	status := "ok"
 	if a.node.Draining() {
@@ -28,7 +28,7 @@ func (a *API) detailed(w http.ResponseWriter, r *http.Request, _ []byte) {
 			st["ok"], st["error"], status = false, err.Error(), "degraded"
 		}
 	}
-	if r.URL.Query().Get("gc") == "1" {
+	if q.get("gc") == "1" {
 		runtime.GC()
 	}
 	var mem runtime.MemStats

@@ -11,7 +11,6 @@ import (
 	"github.com/pushi-io/pushi/internal/apps"
 	"github.com/pushi-io/pushi/internal/hub"
 	"github.com/pushi-io/pushi/internal/protocol"
-	"github.com/pushi-io/pushi/internal/signature"
 )
 
 // eventRequest is one trigger (an events body or a batch item). Fields are
@@ -163,7 +162,7 @@ func truncate(s string, n int) string {
 	return s
 }
 
-func (a *API) triggerEvents(w http.ResponseWriter, r *http.Request, app *apps.App, body []byte) {
+func (a *API) triggerEvents(w http.ResponseWriter, r *http.Request, app *apps.App, _ query, body []byte) {
 	var req eventRequest
 	if err := decodeBody(body, &req); err != nil {
 		writeErr(w, err)
@@ -194,7 +193,7 @@ func (a *API) triggerEvents(w http.ResponseWriter, r *http.Request, app *apps.Ap
 	writeJSON(w, http.StatusOK, map[string]any{"channels": info})
 }
 
-func (a *API) triggerBatch(w http.ResponseWriter, r *http.Request, app *apps.App, body []byte) {
+func (a *API) triggerBatch(w http.ResponseWriter, r *http.Request, app *apps.App, _ query, body []byte) {
 	var req struct {
 		Batch []eventRequest `json:"batch"`
 	}
@@ -256,12 +255,11 @@ func (a *API) triggerBatch(w http.ResponseWriter, r *http.Request, app *apps.App
 
 // triggerLegacy is the deprecated POST /apps/{id}/channels/{c}/events: the
 // event name comes from the query and the body is the raw data.
-func (a *API) triggerLegacy(w http.ResponseWriter, r *http.Request, app *apps.App, body []byte) {
-	params := signature.ParseQuery(r.URL.RawQuery)
-	name, _ := signature.Get(params, "name")
+func (a *API) triggerLegacy(w http.ResponseWriter, r *http.Request, app *apps.App, q query, body []byte) {
+	name := q.get("name")
 	channel := r.PathValue("channel")
 	req := eventRequest{Name: &name, Channel: &channel, Data: protocol.AppendString(nil, string(body))}
-	if sid, ok := signature.Get(params, "socket_id"); ok {
+	if sid, ok := q.lookup("socket_id"); ok {
 		req.SocketID = &sid
 	}
 	t, err := req.validate(app, false)

@@ -94,6 +94,17 @@ func checkFollowable(app *apps.App, channel string) error {
 	return nil
 }
 
+// checkNotPeer refuses a follow on a peer channel: it belongs to its two
+// users, and a follow would let a third read it through personal-<id>
+// and write it as the channel's holder. Unfollowing one stays allowed, so
+// follows stored before this check can still be removed.
+func checkNotPeer(channel string) error {
+	if ch, err := protocol.ParseChannel(channel, len(channel)); err == nil && ch.Kind == protocol.Peer {
+		return errorf(http.StatusBadRequest, "peer- channels belong to their two users and cannot be followed")
+	}
+	return nil
+}
+
 func (a *API) requireStore() (store.Store, error) {
 	if st := a.node.Store(); st != nil {
 		return st, nil
@@ -116,8 +127,11 @@ func storeError(err error) error {
 	return err
 }
 
-func (a *API) follow(w http.ResponseWriter, r *http.Request, app *apps.App, body []byte) {
+func (a *API) follow(w http.ResponseWriter, r *http.Request, app *apps.App, _ query, body []byte) {
 	userID, channel, err := parseFollow(app, body)
+	if err == nil {
+		err = checkNotPeer(channel)
+	}
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -140,7 +154,7 @@ func (a *API) follow(w http.ResponseWriter, r *http.Request, app *apps.App, body
 	writeJSON(w, http.StatusOK, map[string]any{"subscription": followView{f.UserID, f.Channel, f.CreatedAt.Unix()}})
 }
 
-func (a *API) unfollow(w http.ResponseWriter, r *http.Request, app *apps.App, body []byte) {
+func (a *API) unfollow(w http.ResponseWriter, r *http.Request, app *apps.App, _ query, body []byte) {
 	userID, channel, err := parseFollow(app, body)
 	if err != nil {
 		writeErr(w, err)
@@ -171,12 +185,11 @@ func (a *API) announceFollow(w http.ResponseWriter, r *http.Request, app *apps.A
 	return true
 }
 
-func (a *API) listFollows(w http.ResponseWriter, r *http.Request, app *apps.App, _ []byte) {
-	q := r.URL.Query()
-	query := store.FollowQuery{UserID: q.Get("user_id"), Channel: q.Get("event"), Cursor: q.Get("cursor")}
+func (a *API) listFollows(w http.ResponseWriter, r *http.Request, app *apps.App, q query, _ []byte) {
+	query := store.FollowQuery{UserID: q.get("user_id"), Channel: q.get("event"), Cursor: q.get("cursor")}
 	var err error
 	if query.Channel == "" {
-		query.Channel = q.Get("channel")
+		query.Channel = q.get("channel")
 	}
 	if query.UserID != "" {
 		if err := checkUserID(app, query.UserID); err != nil {

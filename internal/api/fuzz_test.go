@@ -206,6 +206,9 @@ func FuzzQuery(f *testing.F) {
 		{0, "", "auth_key=other&auth_signature=00"},
 		{0, "", "%zz=%&;=;&&="},
 		{1, "../x", "info=user_count"},
+		{3, "news", "LIMIT=5&li%6Dit=1"},         // non-canonical keys: 400
+		{7, "", "User_Id=1&user_id=2&user_id=3"}, // repeated keys: 400
+		{8, "", "Limit=1"},
 	}
 	for _, s := range seeds {
 		f.Add(uint8(s.route), s.segment, s.query)

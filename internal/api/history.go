@@ -3,7 +3,6 @@ package api
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 
 	"github.com/pushi-io/pushi/internal/apps"
@@ -42,8 +41,8 @@ func nullable(s string) *string {
 }
 
 // pageLimit reads ?limit=, 1..1000, def when absent.
-func pageLimit(q url.Values, def int) (int, error) {
-	s := q.Get("limit")
+func pageLimit(q query, def int) (int, error) {
+	s := q.get("limit")
 	if s == "" {
 		return def, nil
 	}
@@ -55,8 +54,8 @@ func pageLimit(q url.Values, def int) (int, error) {
 }
 
 // seqParam reads an optional non-negative seq cursor.
-func seqParam(q url.Values, name string) (int64, bool, error) {
-	s := q.Get(name)
+func seqParam(q query, name string) (int64, bool, error) {
+	s := q.get(name)
 	if s == "" {
 		return 0, false, nil
 	}
@@ -68,13 +67,12 @@ func seqParam(q url.Values, name string) (int64, bool, error) {
 }
 
 // channelHistory is GET /apps/{app_id}/channels/{channel}/events.
-func (a *API) channelHistory(w http.ResponseWriter, r *http.Request, app *apps.App, _ []byte) {
+func (a *API) channelHistory(w http.ResponseWriter, r *http.Request, app *apps.App, q query, _ []byte) {
 	channel := r.PathValue("channel")
 	if _, err := protocol.ParseChannel(channel, app.Limits.MaxNameLength); err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("Invalid channel %q: %v", truncate(channel, 64), err))
 		return
 	}
-	q := r.URL.Query()
 	limit, err := pageLimit(q, 50)
 	if err != nil {
 		writeErr(w, err)
@@ -113,19 +111,18 @@ func (a *API) channelHistory(w http.ResponseWriter, r *http.Request, app *apps.A
 }
 
 // userInbox is GET /apps/{app_id}/users/{user_id}/events.
-func (a *API) userInbox(w http.ResponseWriter, r *http.Request, app *apps.App, _ []byte) {
+func (a *API) userInbox(w http.ResponseWriter, r *http.Request, app *apps.App, q query, _ []byte) {
 	userID := r.PathValue("user_id")
 	if err := checkUserID(app, userID); err != nil {
 		writeErr(w, err)
 		return
 	}
-	q := r.URL.Query()
 	limit, err := pageLimit(q, 50)
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	before := q.Get("before")
+	before := q.get("before")
 	if before != "" && !isMID(before) {
 		writeError(w, http.StatusBadRequest, "\"before\" must be the mid of an inbox entry")
 		return

@@ -53,6 +53,9 @@ type Config struct {
 	MaxConnections   int
 	PathPrefix       string
 
+	HTTPBodyTimeout    time.Duration // reading one HTTP API request body, from its headers on
+	MaxHTTPConnections int           // connections using the HTTP API at once, 0 = unlimited
+
 	LogLevel  string
 	LogFormat string
 }
@@ -127,6 +130,8 @@ func (c *Config) settings() []setting {
 		{"PUSHI_MAX_CONNECTION_RATE", "max-connection-rate", "1000", "WebSocket connection attempts per second this node takes (burst: one second's worth), checked before the upgrade; over it HTTP 503 with Retry-After; 0 = unlimited", nonNegative(&c.MaxConnRate)},
 		{"PUSHI_MAX_CONNECTION_RATE_PER_IP", "max-connection-rate-per-ip", "500", "WebSocket connection attempts per second one source address may take (IPv6: one /64), so a flood from one address leaves the rest of the node's rate to others; 0 = no per-address limit", nonNegative(&c.MaxConnRatePerIP)},
 		{"PUSHI_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated addresses or CIDRs of reverse proxies in front of pushi; for connections from them the source address is the last X-Forwarded-For entry that is not a trusted proxy", prefixes(&c.TrustedProxies)},
+		{"PUSHI_HTTP_BODY_TIMEOUT", "http-body-timeout", "10", "seconds an HTTP API request may take to send its body once its headers are in (1 to 30); beyond it 408 and the connection is closed", bodyTimeout(&c.HTTPBodyTimeout)},
+		{"PUSHI_MAX_HTTP_CONNECTIONS", "max-http-connections", "1024", "connections that may use the HTTP API at once (WebSocket connections never count); beyond it HTTP 503 and the connection is closed; 0 = unlimited", nonNegative(&c.MaxHTTPConnections)},
 		{"PUSHI_PATH_PREFIX", "path-prefix", "", "mount prefix in front of /app/{key} and /apps/…, e.g. /pusher", str(&c.PathPrefix)},
 		{"LOG_LEVEL", "log-level", "info", "debug, info, warn or error", oneOf(&c.LogLevel, "debug", "info", "warn", "error")},
 		{"LOG_FORMAT", "log-format", "text", "text or json", oneOf(&c.LogFormat, "text", "json")},
@@ -224,6 +229,21 @@ func seconds(p *time.Duration) func(string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
 			return fmt.Errorf("%q is not a positive number of seconds", v)
+		}
+		*p = time.Duration(n) * time.Second
+		return nil
+	}
+}
+
+// maxBodyTimeout keeps a stalled body inside the 30 s that shutdown gives
+// HTTP requests in flight (cmd/pushi).
+const maxBodyTimeout = 30
+
+func bodyTimeout(p *time.Duration) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxBodyTimeout {
+			return fmt.Errorf("%q is not a number of seconds from 1 to %d (a longer one would let a stalled request body outlast the shutdown limit)", v, maxBodyTimeout)
 		}
 		*p = time.Duration(n) * time.Second
 		return nil

@@ -51,6 +51,11 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 		{map[string]string{"PUSHI_PATH_PREFIX": "pusher/"}, "PUSHI_PATH_PREFIX"},
 		{map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
 		{map[string]string{"PUSHI_ADMIN_TOKEN": "short"}, "PUSHI_ADMIN_TOKEN"},
+		{map[string]string{"PUSHI_HTTP_BODY_TIMEOUT": "0"}, "PUSHI_HTTP_BODY_TIMEOUT (-http-body-timeout): \"0\" is not a number of seconds from 1 to 30"},
+		{map[string]string{"PUSHI_HTTP_BODY_TIMEOUT": "31"}, "PUSHI_HTTP_BODY_TIMEOUT"},
+		{map[string]string{"PUSHI_HTTP_BODY_TIMEOUT": "1.5"}, "PUSHI_HTTP_BODY_TIMEOUT"},
+		{map[string]string{"PUSHI_MAX_HTTP_CONNECTIONS": "-1"}, "PUSHI_MAX_HTTP_CONNECTIONS (-max-http-connections): \"-1\" is not a non-negative integer"},
+		{map[string]string{"PUSHI_MAX_HTTP_CONNECTIONS": "many"}, "PUSHI_MAX_HTTP_CONNECTIONS"},
 		{map[string]string{"APP_PORT": "9090", "APP_SSL": "1", "APP_SSL_KEY": "/dev/null", "APP_SSL_CER": "/dev/null"}, "must agree"},
 	}
 	for _, tc := range cases {
@@ -78,6 +83,23 @@ func TestDrainWindow(t *testing.T) {
 	c, err = Load([]string{"-drain-window", "2"}, env(map[string]string{"PUSHI_DRAIN_WINDOW": "30"}))
 	if err != nil || c.DrainWindow != 2*time.Second {
 		t.Fatalf("flag: %v %v", c.DrainWindow, err)
+	}
+}
+
+// The HTTP body timeout and connection cap: defaults for a public server,
+// environment, flags winning, and 0 = unlimited for the cap.
+func TestHTTPLimits(t *testing.T) {
+	c, err := Load(nil, env(nil))
+	if err != nil || c.HTTPBodyTimeout != 10*time.Second || c.MaxHTTPConnections != 1024 {
+		t.Fatalf("defaults: %v %d %v", c.HTTPBodyTimeout, c.MaxHTTPConnections, err)
+	}
+	c, err = Load(nil, env(map[string]string{"PUSHI_HTTP_BODY_TIMEOUT": "30", "PUSHI_MAX_HTTP_CONNECTIONS": "0"}))
+	if err != nil || c.HTTPBodyTimeout != 30*time.Second || c.MaxHTTPConnections != 0 {
+		t.Fatalf("env: %v %d %v", c.HTTPBodyTimeout, c.MaxHTTPConnections, err)
+	}
+	c, err = Load([]string{"-http-body-timeout", "1", "-max-http-connections", "64"}, env(map[string]string{"PUSHI_HTTP_BODY_TIMEOUT": "30"}))
+	if err != nil || c.HTTPBodyTimeout != time.Second || c.MaxHTTPConnections != 64 {
+		t.Fatalf("flags: %v %d %v", c.HTTPBodyTimeout, c.MaxHTTPConnections, err)
 	}
 }
 

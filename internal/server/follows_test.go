@@ -65,7 +65,7 @@ func TestFollowLimitAndListing(t *testing.T) {
 	writeFile(path, `{"apps":[{"id":"300001","key":"key-f","secret":"secret-f","name":"f","limits":{"max_follows_per_user":3}}]}`)
 	s := startServer(t, map[string]string{"PUSHI_APPS_FILE": path})
 	a := testApp{"300001", "key-f", "secret-f"}
-	for _, ch := range []string{"c", "a", "peer-chat:x&y"} {
+	for _, ch := range []string{"c", "a", "private-x"} {
 		s.followAPI(t, a, true, "u1", ch)
 	}
 	// Integer user ids are their decimal string.
@@ -105,7 +105,7 @@ func TestFollowLimitAndListing(t *testing.T) {
 		}
 		query.Set("cursor", next)
 	}
-	if strings.Join(sortedCopy(seen), ",") != "a,c,peer-chat:x&y" {
+	if strings.Join(sortedCopy(seen), ",") != "a,c,private-x" {
 		t.Fatalf("follows of u1: %v", seen)
 	}
 	// Listing by channel ("channel" accepted for "event").
@@ -122,6 +122,33 @@ func TestFollowLimitAndListing(t *testing.T) {
 	// Removing frees a slot.
 	s.followAPI(t, a, false, "u1", "c")
 	s.followAPI(t, a, true, "u1", "d")
+}
+
+// A peer channel belongs to its two users: a follow by a third would let
+// that user read it through personal-<id> and write to it (issue 10,
+// finding 13). The route refuses it; an unfollow of one stays possible.
+func TestFollowRefusedOnPeerChannel(t *testing.T) {
+	s := startPushiServer(t)
+	for _, ch := range []string{"peer-chat:alice&bob", "peer-x", "peer-cache-room:1&2"} {
+		status, body := s.api(t, appPeer, "POST", "/subscribe", nil, `{"user_id":"mallory","event":"`+ch+`"}`)
+		msg, _ := body["error"].(string)
+		if status != 400 || body["code"] != float64(400) || !strings.Contains(msg, "peer- channels") {
+			t.Errorf("follow %s: %d %v, want 400 naming peer- channels", ch, status, body)
+		}
+		// "channel" is accepted for "event": the same refusal.
+		if status, body := s.api(t, appPeer, "POST", "/subscribe", nil, `{"user_id":"mallory","channel":"`+ch+`"}`); status != 400 {
+			t.Errorf("follow %s as channel: %d %v, want 400", ch, status, body)
+		}
+	}
+	if body := s.listFollows(t, appPeer, nil); mustJSON(t, body) != `{"next":null,"subscriptions":[]}` {
+		t.Fatalf("follows after refused peer follows: %v", body)
+	}
+	// Unfollowing a peer channel (a follow stored before the check) works.
+	if body := s.followAPI(t, appPeer, false, "mallory", "peer-chat:alice&bob"); body["removed"] != false {
+		t.Fatalf("unfollow: %v", body)
+	}
+	// Channels that merely contain "peer-" are ordinary.
+	s.followAPI(t, appPeer, true, "mallory", "private-peer-notes")
 }
 
 func sortedCopy(in []string) []string {

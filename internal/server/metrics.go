@@ -12,13 +12,19 @@ import (
 // two servers in one process, as in tests, do not collide): the node's
 // counters plus the Go runtime and process collectors. The API adds its
 // HTTP metrics and serves it at /metrics.
-func newRegistry(node *hub.Node, hooks *webhook.Dispatcher) *prometheus.Registry {
+func newRegistry(node *hub.Node, hooks *webhook.Dispatcher, conns *httpConns) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		node.Collector(),
 		webhookCollector{hooks},
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "pushi", Name: "http_connections_current",
+			Help: "Connections holding a slot of PUSHI_MAX_HTTP_CONNECTIONS (those that made an HTTP API request; WebSocket connections never count)."},
+			func() float64 { return float64(conns.current()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "pushi", Name: "http_connections_refused_total",
+			Help: "HTTP API requests refused with 503 because PUSHI_MAX_HTTP_CONNECTIONS connections were in use."},
+			func() float64 { return float64(conns.refused.Load()) }),
 	)
 	return reg
 }

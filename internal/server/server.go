@@ -29,15 +29,16 @@ var Version = "dev"
 
 // Server is a running pushi process.
 type Server struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	Apps    *apps.Static
-	Node    *hub.Node
-	API     *api.API
-	Store   store.Store
-	Hooks   *webhook.Dispatcher // protocol webhooks (protocol.md §15)
-	servers []*http.Server
-	addrs   map[string]net.Addr // "api", "ws" → bound address
+	cfg      *config.Config
+	log      *slog.Logger
+	Apps     *apps.Static
+	Node     *hub.Node
+	API      *api.API
+	Store    store.Store
+	Hooks    *webhook.Dispatcher // protocol webhooks (protocol.md §15)
+	servers  []*http.Server
+	addrs    map[string]net.Addr // "api", "ws" → bound address
+	apiConns *httpConns          // PUSHI_MAX_HTTP_CONNECTIONS
 
 	stopBackground context.CancelFunc // retention; set by Start
 	background     sync.WaitGroup
@@ -93,9 +94,10 @@ func build(cfg *config.Config, log *slog.Logger, st store.Store) (*Server, error
 		hooks.Close(ctx)
 		return nil, err
 	}
+	conns := newHTTPConns(cfg.MaxHTTPConnections)
 	a := api.New(api.Options{PathPrefix: cfg.PathPrefix, Version: Version, Logger: log, Store: st, StoreName: storeName(cfg),
-		AdminTokenSHA256: tokenHash, Metrics: newRegistry(node, hooks)}, registry, node)
-	return &Server{cfg: cfg, log: log, Apps: registry, Node: node, API: a, Store: st, Hooks: hooks, addrs: map[string]net.Addr{}}, nil
+		AdminTokenSHA256: tokenHash, Metrics: newRegistry(node, hooks, conns), BodyTimeout: cfg.HTTPBodyTimeout, Admit: conns.admit}, registry, node)
+	return &Server{cfg: cfg, log: log, Apps: registry, Node: node, API: a, Store: st, Hooks: hooks, addrs: map[string]net.Addr{}, apiConns: conns}, nil
 }
 
 // isWebSocket reports a WebSocket upgrade request.
@@ -114,6 +116,9 @@ func (s *Server) Start() error {
 			s.Node.ServeHTTP(w, r)
 			return
 		}
+		if r.ContentLength != 0 {
+			api.CloseAfterReply(w) // never wait for a body nobody reads
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusUpgradeRequired)
 		w.Write([]byte(`{"error":"WebSocket upgrade required: connect to /app/{key}?protocol=7","code":426}`))
@@ -126,15 +131,15 @@ func (s *Server) Start() error {
 			}
 			s.API.ServeHTTP(w, r)
 		})
-		return s.listen("api+ws", s.cfg.API, both)
+		return s.listen("api+ws", s.cfg.API, both, true)
 	}
-	if err := s.listen("api", s.cfg.API, s.API); err != nil {
+	if err := s.listen("api", s.cfg.API, s.API, true); err != nil {
 		return err
 	}
-	return s.listen("ws", s.cfg.WebSocket, wsHandler)
+	return s.listen("ws", s.cfg.WebSocket, wsHandler, false)
 }
 
-func (s *Server) listen(name string, l config.Listener, h http.Handler) error {
+func (s *Server) listen(name string, l config.Listener, h http.Handler, servesAPI bool) error {
 	ln, err := net.Listen("tcp", l.Addr())
 	if err != nil {
 		return fmt.Errorf("%s listener on %s: %w", name, l.Addr(), err)
@@ -147,7 +152,12 @@ func (s *Server) listen(name string, l config.Listener, h http.Handler) error {
 		}
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
+	// Bodies are bounded per request by the API (PUSHI_HTTP_BODY_TIMEOUT),
+	// not by ReadTimeout, which would also cut WebSocket upgrades short.
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+	if servesAPI {
+		s.apiConns.hook(srv)
+	}
 	s.servers = append(s.servers, srv)
 	for _, part := range strings.Split(name, "+") {
 		s.addrs[part] = ln.Addr()
@@ -185,9 +195,13 @@ func (s *Server) Shutdown(ctx context.Context, window time.Duration) error {
 	}
 	var errs []error
 	for _, srv := range s.servers {
-		// Shutdown does not track hijacked (WebSocket) connections.
+		// Shutdown does not track hijacked (WebSocket) connections. A
+		// request body is bounded by PUSHI_HTTP_BODY_TIMEOUT, so this
+		// returns once the slowest body and its handler are done; past
+		// ctx, the connections left are closed rather than leaked.
 		if err := srv.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
+			srv.Close()
 		}
 	}
 	s.Node.CloseAll(protocol.CodeReconnectNow, "Server is shutting down, reconnect", window)

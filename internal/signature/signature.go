@@ -6,6 +6,8 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -153,6 +155,18 @@ var (
 // order of protocol.md §14.1 (after the app lookup).
 func Verify(r Request, key string, secrets []string, now time.Time) error {
 	params := ParseQuery(r.RawQuery)
+	if err := VerifyQuery(params, r.Method, r.Paths, key, secrets, now, len(r.Body) > 0); err != nil {
+		return err
+	}
+	return VerifyBody(params, r.Body)
+}
+
+// VerifyQuery checks everything the request line carries: key, timestamp
+// window, version, body_md5 present when hasBody, and the HMAC. The HMAC
+// covers body_md5, so once it verifies only the body's MD5 is left
+// (VerifyBody), and a server can refuse an unauthenticated request before
+// reading its body.
+func VerifyQuery(params []Param, method string, paths []string, key string, secrets []string, now time.Time, hasBody bool) error {
 	if k, _ := Get(params, "auth_key"); k != key {
 		return ErrKey
 	}
@@ -167,18 +181,73 @@ func Verify(r Request, key string, secrets []string, now time.Time) error {
 	if v, ok := Get(params, "auth_version"); ok && v != "1.0" {
 		return ErrVersion
 	}
-	if len(r.Body) > 0 {
-		sum := md5.Sum(r.Body)
-		got, _ := Get(params, "body_md5")
-		if !strings.EqualFold(got, hex.EncodeToString(sum[:])) {
-			return ErrBodyMD5
-		}
+	if md5, ok := Get(params, "body_md5"); hasBody && (!ok || md5 == "") {
+		return ErrBodyMD5
 	}
 	sig, _ := Get(params, "auth_signature")
-	for _, p := range r.Paths {
-		if protocol.VerifySignature(sig, StringToSign(r.Method, p, params), secrets) {
+	for _, p := range paths {
+		if protocol.VerifySignature(sig, StringToSign(method, p, params), secrets) {
 			return nil
 		}
 	}
 	return ErrSignature
+}
+
+// VerifyBody checks a body against the body_md5 of params, recomputed
+// from the bytes received; an empty body needs none.
+func VerifyBody(params []Param, body []byte) error {
+	if len(body) == 0 {
+		return nil
+	}
+	sum := md5.Sum(body)
+	got, _ := Get(params, "body_md5")
+	if !strings.EqualFold(got, hex.EncodeToString(sum[:])) {
+		return ErrBodyMD5
+	}
+	return nil
+}
+
+// KeyError reports a query key sent in a form that ParseQuery folds into
+// another: a repeat, or a spelling other than the canonical one.
+type KeyError struct {
+	Key       string // as sent
+	Canonical string // lower case, unescaped
+	Repeated  bool
+}
+
+func (e *KeyError) Error() string {
+	if e.Repeated {
+		return fmt.Sprintf("query parameter %q is given more than once", e.Canonical)
+	}
+	return fmt.Sprintf("query parameter %q must be sent as %q (lower case, not escaped)", e.Key, e.Canonical)
+}
+
+// CheckKeys returns a *KeyError for the first key of raw whose canonical
+// name is one of keys and that is repeated or not spelled canonically.
+// ParseQuery lower-cases, unescapes and joins keys before signing, so
+// "LIMIT=", "li%6Dit=" and "limit=" all verify as the same signed
+// parameter: refusing the variants keeps a signed request from being
+// reshaped (within its timestamp window) into one that reads differently.
+func CheckKeys(raw string, keys func(canonical string) bool) error {
+	var seen []string // few: only the keys asked about
+	for raw != "" {
+		var part string
+		part, raw, _ = strings.Cut(raw, "&")
+		if part == "" {
+			continue
+		}
+		k, _, _ := strings.Cut(part, "=")
+		c := strings.ToLower(Unescape(k))
+		if !keys(c) {
+			continue
+		}
+		if k != c {
+			return &KeyError{Key: k, Canonical: c}
+		}
+		if slices.Contains(seen, c) {
+			return &KeyError{Key: k, Canonical: c, Repeated: true}
+		}
+		seen = append(seen, c)
+	}
+	return nil
 }

@@ -129,3 +129,65 @@ func TestParseQueryRepeatsLinear(t *testing.T) {
 		t.Fatalf("parsing %d bytes allocated %d bytes: quadratic in the repeats", len(raw), alloc)
 	}
 }
+
+// VerifyQuery needs no body: the HMAC covers body_md5, so a request is
+// authenticated from its request line and only the MD5 waits for the
+// body (VerifyBody).
+func TestVerifyQueryBeforeBody(t *testing.T) {
+	base := "auth_key=" + vecKey + "&auth_timestamp=1353088179&auth_version=1.0&body_md5=ec365a775a4cd0599faeb73354201b6f"
+	good := base + "&auth_signature=" + protocol.Sign(vecSecret, "POST\n/apps/3/events\n"+base)
+	paths := []string{"/apps/3/events"}
+	if err := VerifyQuery(ParseQuery(good), "POST", paths, vecKey, []string{vecSecret}, vecTime, true); err != nil {
+		t.Fatalf("good query: %v", err)
+	}
+	if err := VerifyBody(ParseQuery(good), []byte(vecBody)); err != nil {
+		t.Fatalf("good body: %v", err)
+	}
+	if err := VerifyBody(ParseQuery(good), []byte(vecBody+" ")); err != ErrBodyMD5 {
+		t.Fatalf("tampered body: %v", err)
+	}
+	// A body is announced but no body_md5 signed: refused before reading.
+	noMD5 := "auth_key=" + vecKey + "&auth_timestamp=1353088179"
+	noMD5 += "&auth_signature=" + protocol.Sign(vecSecret, "POST\n/apps/3/events\n"+noMD5)
+	if err := VerifyQuery(ParseQuery(noMD5), "POST", paths, vecKey, []string{vecSecret}, vecTime, true); err != ErrBodyMD5 {
+		t.Fatalf("announced body without body_md5: %v", err)
+	}
+	if err := VerifyQuery(ParseQuery(noMD5), "POST", paths, vecKey, []string{vecSecret}, vecTime, false); err != nil {
+		t.Fatalf("no body, no body_md5: %v", err)
+	}
+	// A wrong secret fails from the query alone.
+	if err := VerifyQuery(ParseQuery(good), "POST", paths, vecKey, []string{"other"}, vecTime, true); err != ErrSignature {
+		t.Fatalf("wrong secret: %v", err)
+	}
+}
+
+func TestCheckKeys(t *testing.T) {
+	known := func(k string) bool { return k == "limit" || k == "user_id" }
+	cases := []struct {
+		raw  string
+		want string // "" = accepted
+	}{
+		{"limit=1&user_id=a", ""},
+		{"LIMIT=1&limit=2&Limit=3", `query parameter "LIMIT" must be sent as "limit" (lower case, not escaped)`},
+		{"limit=1&limit=2", `query parameter "limit" is given more than once`},
+		{"li%6Dit=1", `query parameter "li%6Dit" must be sent as "limit" (lower case, not escaped)`},
+		{"user%5Fid=a", `query parameter "user%5Fid" must be sent as "user_id" (lower case, not escaped)`},
+		{"User_Id=a", `query parameter "User_Id" must be sent as "user_id" (lower case, not escaped)`},
+		{"limit", ""},
+		{"limit&limit=", `query parameter "limit" is given more than once`},
+		// Keys nobody reads are only signed: any spelling, any repeat.
+		{"X=1&x=2&channels[]=a&channels[]=b", ""},
+		{"&&limit=1&&", ""},
+		{"", ""},
+	}
+	for _, tc := range cases {
+		err := CheckKeys(tc.raw, known)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("%q: %q, want %q", tc.raw, got, tc.want)
+		}
+	}
+}
