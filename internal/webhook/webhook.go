@@ -10,7 +10,6 @@ package webhook
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,8 +30,7 @@ type Event struct {
 
 // Options tune the dispatcher; DefaultOptions are the protocol's values.
 type Options struct {
-	Version   string       // User-Agent: pushi/<Version>
-	Client    *http.Client // default: one with Timeout
+	Version   string // User-Agent: pushi/<Version>
 	Logger    *slog.Logger
 	Now       func() time.Time
 	Delay     time.Duration // channel_vacated and member_removed wait this long
@@ -61,6 +59,7 @@ type Stats struct {
 	Retried      uint64 // retries scheduled
 	Dropped      uint64 // bodies given up: retried for RetryFor, or pending at Close
 	QueueDropped uint64 // events dropped because their app's queue was full
+	Refused      uint64 // bodies dropped unsent: the endpoint's address is internal (netguard)
 }
 
 // Dispatcher collects, batches and sends webhooks.
@@ -77,15 +76,16 @@ type Dispatcher struct {
 	runnable fifo[*endpointQueue]      // endpoints with a ready body and no request in flight
 	seq      uint64                    // numbers batches by age
 
-	ctx       context.Context // requests; cancelled when Close stops waiting
-	cancel    context.CancelFunc
-	ownClient bool // made by New: Close closes its idle connections
+	ctx        context.Context // requests; cancelled when Close stops waiting
+	cancel     context.CancelFunc
+	clients    clients
+	refusedLog map[string]time.Time // app and host → last "refused" log line
 
 	wake chan struct{} // a sender may find work
 	stop chan struct{} // closed by Close: senders exit once ready is empty
 	done sync.WaitGroup
 
-	sent, failed, retried, dropped, queueDropped atomic.Uint64
+	sent, failed, retried, dropped, queueDropped, refused atomic.Uint64
 }
 
 // orDefault sets an unset (zero or negative) option to its default.
@@ -107,10 +107,6 @@ func New(opts Options, registry apps.Registry) *Dispatcher {
 	orDefault(&opts.RetryFirst, def.RetryFirst)
 	orDefault(&opts.RetryMax, def.RetryMax)
 	orDefault(&opts.RetryFor, def.RetryFor)
-	ownClient := opts.Client == nil
-	if ownClient {
-		opts.Client = &http.Client{Timeout: opts.Timeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -120,7 +116,8 @@ func New(opts Options, registry apps.Registry) *Dispatcher {
 	d := &Dispatcher{
 		opts: opts, log: opts.Logger, registry: registry,
 		delayed: map[delayKey]*pendingHook{}, apps: map[string]*appQueue{},
-		wake: make(chan struct{}, 1), stop: make(chan struct{}), ownClient: ownClient,
+		wake: make(chan struct{}, 1), stop: make(chan struct{}),
+		clients: newClients(&opts), refusedLog: map[string]time.Time{},
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	for range opts.Senders {
@@ -153,7 +150,7 @@ func (d *Dispatcher) Emit(app *apps.App, ev Event) {
 // Stats reads the counters.
 func (d *Dispatcher) Stats() Stats {
 	return Stats{Sent: d.sent.Load(), Failed: d.failed.Load(), Retried: d.retried.Load(),
-		Dropped: d.dropped.Load(), QueueDropped: d.queueDropped.Load()}
+		Dropped: d.dropped.Load(), QueueDropped: d.queueDropped.Load(), Refused: d.refused.Load()}
 }
 
 // Close stops accepting events, sends what is delayed or batched at once,
@@ -217,11 +214,9 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	}
 }
 
-// stopped releases what the senders used: the request context and, for a
-// client New made, its idle keep-alive connections and their goroutines.
+// stopped releases what the senders used: the request context and the
+// idle keep-alive connections with their goroutines.
 func (d *Dispatcher) stopped() {
 	d.cancel()
-	if d.ownClient {
-		d.opts.Client.CloseIdleConnections()
-	}
+	d.clients.closeIdle()
 }

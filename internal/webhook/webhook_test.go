@@ -126,6 +126,7 @@ func testApp(hooks ...apps.Webhook) apps.App {
 	a := apps.Defaults()
 	a.ID, a.Key, a.Secret, a.Name = "1", "key-1", "secret-1", "one"
 	a.Webhooks = hooks
+	a.AllowPrivateTargets = true // the test endpoints listen on 127.0.0.1
 	return a
 }
 
