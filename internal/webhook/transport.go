@@ -52,5 +52,13 @@ func newClient(opts *Options, guard bool) *http.Client {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
-	return &http.Client{Transport: t, Timeout: opts.Timeout}
+	return &http.Client{
+		Transport: t,
+		Timeout:   opts.Timeout,
+		// A redirect is not followed: a 3xx answer is a failed attempt.
+		// Following it would re-send the signed body (a 307 keeps the
+		// POST) to wherever the endpoint points, an internal URL included,
+		// past the app's own choice of endpoint.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
