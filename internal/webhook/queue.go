@@ -112,6 +112,19 @@ func (q *fifo[T]) pop() (v T, ok bool) {
 	return v, true
 }
 
+// filter keeps the items keep accepts, in order, and frees the others.
+func (q *fifo[T]) filter(keep func(T) bool) {
+	n := 0
+	for _, v := range q.items[q.head:] {
+		if keep(v) {
+			q.items[n] = v // n never passes the index read
+			n++
+		}
+	}
+	clear(q.items[n:])
+	q.items, q.head = q.items[:n], 0
+}
+
 // accepts reports whether endpoint w takes ev (protocol.md §15: its
 // event_types, then its channel filter).
 func accepts(w *apps.Webhook, ev *Event) bool {
@@ -143,6 +156,10 @@ func accepts(w *apps.Webhook, ev *Event) bool {
 func (d *Dispatcher) enqueue(app *apps.App, ev Event) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.enqueueLocked(app, ev)
+}
+
+func (d *Dispatcher) enqueueLocked(app *apps.App, ev Event) {
 	if d.closed {
 		return
 	}

@@ -3,8 +3,11 @@
 // batched, signed with the app's secret, retried with backoff, and
 // bounded per app so a dead endpoint cannot grow memory without limit.
 //
-// Lock order: Dispatcher.mu is the only lock; it is never held across a
-// network call, a timer callback's work or a call into the registry.
+// Emit only hands the event over (a bounded channel); one intake
+// goroutine takes it from there: the delays and their cancellation, then
+// the queues. Lock order: Dispatcher.mu is the only lock; it is never
+// held across a network call, a timer callback's work or a call into the
+// registry. The delays are the intake goroutine's alone and take none.
 package webhook
 
 import (
@@ -34,6 +37,8 @@ type Options struct {
 	Logger    *slog.Logger
 	Now       func() time.Time
 	Delay     time.Duration // channel_vacated and member_removed wait this long
+	DelayMax  int           // delayed events per app; beyond it the oldest goes out early
+	Handoff   int           // events Emit may hand over before the intake takes them; beyond it they are dropped
 	BatchWait time.Duration // a batch is sent this long after its first event…
 	BatchMax  int           // …or when it holds this many
 	QueueMax  int           // events waiting per app; beyond it the oldest go
@@ -46,7 +51,7 @@ type Options struct {
 // DefaultOptions are protocol.md §15's values.
 func DefaultOptions() Options {
 	return Options{
-		Delay: 3 * time.Second, BatchWait: 200 * time.Millisecond, BatchMax: 100, QueueMax: 10000,
+		Delay: 3 * time.Second, DelayMax: 50000, Handoff: 65536, BatchWait: 200 * time.Millisecond, BatchMax: 100, QueueMax: 10000,
 		Timeout: 10 * time.Second, Senders: 4,
 		RetryFirst: time.Second, RetryMax: 60 * time.Second, RetryFor: 5 * time.Minute,
 	}
@@ -60,6 +65,7 @@ type Stats struct {
 	Dropped      uint64 // bodies given up: retried for RetryFor, or pending at Close
 	QueueDropped uint64 // events dropped because their app's queue was full
 	Refused      uint64 // bodies dropped unsent: the endpoint's address is internal (netguard)
+	HandoffFull  uint64 // events Emit dropped because the hand-off was full
 }
 
 // Dispatcher collects, batches and sends webhooks.
@@ -68,13 +74,18 @@ type Dispatcher struct {
 	log      *slog.Logger
 	registry apps.Registry
 
+	in         chan handoff  // Emit → intake
+	shut       atomic.Bool   // Close has begun: Emit ignores events
+	quit       chan struct{} // closed by Close: the intake drains, releases the delays and exits
+	intakeDone chan struct{}
+	delays     *delays // the intake goroutine's alone
+
 	mu       sync.Mutex
-	closing  bool                      // Close has begun: no new delays
-	closed   bool                      // no new events at all
-	delayed  map[delayKey]*pendingHook // vacated / member_removed in their delay
-	apps     map[string]*appQueue      // apps holding events
-	runnable fifo[*endpointQueue]      // endpoints with a ready body and no request in flight
-	seq      uint64                    // numbers batches by age
+	closing  bool                 // Close has begun
+	closed   bool                 // no new events at all
+	apps     map[string]*appQueue // apps holding events
+	runnable fifo[*endpointQueue] // endpoints with a ready body and no request in flight
+	seq      uint64               // numbers batches by age
 
 	ctx        context.Context // requests; cancelled when Close stops waiting
 	cancel     context.CancelFunc
@@ -85,7 +96,7 @@ type Dispatcher struct {
 	stop chan struct{} // closed by Close: senders exit once ready is empty
 	done sync.WaitGroup
 
-	sent, failed, retried, dropped, queueDropped, refused atomic.Uint64
+	sent, failed, retried, dropped, queueDropped, refused, handoffFull atomic.Uint64
 }
 
 // orDefault sets an unset (zero or negative) option to its default.
@@ -99,6 +110,8 @@ func orDefault[T int | time.Duration](v *T, def T) {
 func New(opts Options, registry apps.Registry) *Dispatcher {
 	def := DefaultOptions()
 	orDefault(&opts.Delay, def.Delay)
+	orDefault(&opts.DelayMax, def.DelayMax)
+	orDefault(&opts.Handoff, def.Handoff)
 	orDefault(&opts.BatchWait, def.BatchWait)
 	orDefault(&opts.BatchMax, def.BatchMax)
 	orDefault(&opts.QueueMax, def.QueueMax)
@@ -115,11 +128,13 @@ func New(opts Options, registry apps.Registry) *Dispatcher {
 	}
 	d := &Dispatcher{
 		opts: opts, log: opts.Logger, registry: registry,
-		delayed: map[delayKey]*pendingHook{}, apps: map[string]*appQueue{},
+		in: make(chan handoff, opts.Handoff), quit: make(chan struct{}), intakeDone: make(chan struct{}),
+		delays: newDelays(opts.DelayMax), apps: map[string]*appQueue{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}),
 		clients: newClients(&opts), refusedLog: map[string]time.Time{},
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
+	go d.intake()
 	for range opts.Senders {
 		d.done.Add(1)
 		go d.sender()
@@ -127,30 +142,28 @@ func New(opts Options, registry apps.Registry) *Dispatcher {
 	return d
 }
 
-// Emit raises ev for app. It never blocks and returns at once when the
-// app has no endpoint, so the hot path may call it freely. The delay
-// rules of protocol.md §15 apply by ev.Name.
+// Emit raises ev for app. It never blocks and takes no lock of the
+// dispatcher: it hands the event to the intake goroutine, or drops it
+// (counted in HandoffFull) when Handoff events are already waiting. The
+// hub calls it under a connection's lock, so waiting here would stall
+// that connection and, through the shard locks, others. It returns at
+// once, without allocating, when the app has no endpoint.
 func (d *Dispatcher) Emit(app *apps.App, ev Event) {
-	if len(app.Webhooks) == 0 {
+	if len(app.Webhooks) == 0 || d.shut.Load() {
 		return
 	}
-	switch ev.Name {
-	case "channel_vacated", "member_removed":
-		d.delay(app, ev)
-	case "channel_occupied", "member_added":
-		if d.cancelDelayed(app, ev) {
-			return // left and came back within the delay: nothing happened
-		}
-		d.enqueue(app, ev)
+	select {
+	case d.in <- handoff{app, ev}:
 	default:
-		d.enqueue(app, ev)
+		d.handoffFull.Add(1)
 	}
 }
 
 // Stats reads the counters.
 func (d *Dispatcher) Stats() Stats {
 	return Stats{Sent: d.sent.Load(), Failed: d.failed.Load(), Retried: d.retried.Load(),
-		Dropped: d.dropped.Load(), QueueDropped: d.queueDropped.Load(), Refused: d.refused.Load()}
+		Dropped: d.dropped.Load(), QueueDropped: d.queueDropped.Load(), Refused: d.refused.Load(),
+		HandoffFull: d.handoffFull.Load()}
 }
 
 // Close stops accepting events, sends what is delayed or batched at once,
@@ -164,16 +177,13 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 		return nil
 	}
 	d.closing = true
-	var due []*pendingHook
-	for k, p := range d.delayed {
-		p.timer.Stop() // a callback that already fired finds its entry gone
-		due = append(due, p)
-		delete(d.delayed, k)
-	}
 	d.mu.Unlock()
-	for _, p := range due {
-		d.enqueue(p.app, p.ev)
-	}
+	// Events handed over before Close (a node's last channel_vacated, say)
+	// are taken, the delayed ones released at once; later Emits are
+	// ignored.
+	d.shut.Store(true)
+	close(d.quit)
+	<-d.intakeDone
 	d.mu.Lock()
 	d.closed = true
 	for _, aq := range d.apps {
