@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"time"
@@ -36,39 +37,6 @@ func (d *Dispatcher) sender() {
 	}
 }
 
-// next takes the first ready body of the endpoint that has waited
-// longest for a sender; its endpoint is busy until finish.
-func (d *Dispatcher) next() *delivery {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for {
-		ep, ok := d.runnable.pop()
-		if !ok {
-			return nil
-		}
-		ep.queued = false
-		dl, ok := ep.ready.pop()
-		if !ok {
-			continue // emptied by the queue bound or Close
-		}
-		ep.busy = true
-		dl.state = stateInFlight
-		ep.app.inflight++
-		d.releaseLocked(ep.app, dl.events)
-		if d.runnable.len() > 0 {
-			d.wakeLocked() // more work: pass the wake-up on to another sender
-		}
-		return dl
-	}
-}
-
-func (d *Dispatcher) wakeLocked() {
-	select {
-	case d.wake <- struct{}{}:
-	default:
-	}
-}
-
 // attempt sends dl once, then finishes it: sent, retried later or given up.
 func (d *Dispatcher) attempt(dl *delivery) {
 	// The app may have changed since the event: its key, secrets and
@@ -87,6 +55,9 @@ func (d *Dispatcher) attempt(dl *delivery) {
 	}
 	var refused *netguard.RefusedError
 	isRefused := errors.As(err, &refused)
+	var netErr net.Error
+	// A timeout of ours (connect, first byte, total), not Close's cancel.
+	timedOut := errors.As(err, &netErr) && netErr.Timeout() && d.ctx.Err() == nil
 	if isRefused && d.refusalToLog(dl.ep.app.id, dl.ep.key.url) {
 		d.log.Warn("webhook destination refused: internal address (allow_private_targets is off for the app)",
 			"app", dl.ep.app.id, "host", host(dl.ep.key.url), "addr", refused.Addr.String(), "range", refused.Reason)
@@ -94,13 +65,7 @@ func (d *Dispatcher) attempt(dl *delivery) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	ep, aq := dl.ep, dl.ep.app
-	ep.busy = false
-	if ep.ready.len() > 0 && !ep.queued {
-		ep.queued = true
-		d.runnable.push(ep)
-		d.wakeLocked()
-	}
-	aq.inflight--
+	d.finishLocked(ep, timedOut)
 	switch {
 	case w == nil:
 		d.dropped.Add(1)

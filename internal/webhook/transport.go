@@ -34,7 +34,7 @@ func (c clients) closeIdle() {
 }
 
 func newClient(opts *Options, guard bool) *http.Client {
-	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	dialer := &net.Dialer{Timeout: opts.ConnectTimeout, KeepAlive: 30 * time.Second}
 	if guard {
 		// At dial time, on the resolved address: covers names that
 		// resolve, or are rebound, to an internal address.
@@ -49,7 +49,8 @@ func newClient(opts *Options, guard bool) *http.Client {
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          100,
 		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
+		TLSHandshakeTimeout:   opts.ConnectTimeout,
+		ResponseHeaderTimeout: opts.HeaderTimeout,
 		ExpectContinueTimeout: time.Second,
 	}
 	return &http.Client{

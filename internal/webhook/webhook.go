@@ -42,8 +42,13 @@ type Options struct {
 	BatchWait time.Duration // a batch is sent this long after its first event…
 	BatchMax  int           // …or when it holds this many
 	QueueMax  int           // events waiting per app; beyond it the oldest go
-	Timeout   time.Duration // one attempt
-	Senders   int           // concurrent requests
+	Timeout   time.Duration // one attempt, in all
+	Senders   int           // concurrent requests, all apps together
+	PerApp    int           // concurrent requests of one app
+	PerHost   int           // concurrent requests to one host:port, all apps together
+
+	ConnectTimeout time.Duration // TCP connect, and TLS handshake
+	HeaderTimeout  time.Duration // from the request written to the answer's first byte
 
 	RetryFirst, RetryMax, RetryFor time.Duration // backoff start, cap, give-up age
 }
@@ -52,7 +57,8 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		Delay: 3 * time.Second, DelayMax: 50000, Handoff: 65536, BatchWait: 200 * time.Millisecond, BatchMax: 100, QueueMax: 10000,
-		Timeout: 10 * time.Second, Senders: 4,
+		Timeout: 10 * time.Second, Senders: 16, PerApp: 4, PerHost: 4,
+		ConnectTimeout: 3 * time.Second, HeaderTimeout: 5 * time.Second,
 		RetryFirst: time.Second, RetryMax: 60 * time.Second, RetryFor: 5 * time.Minute,
 	}
 }
@@ -81,11 +87,12 @@ type Dispatcher struct {
 	delays     *delays // the intake goroutine's alone
 
 	mu       sync.Mutex
-	closing  bool                 // Close has begun
-	closed   bool                 // no new events at all
-	apps     map[string]*appQueue // apps holding events
-	runnable fifo[*endpointQueue] // endpoints with a ready body and no request in flight
-	seq      uint64               // numbers batches by age
+	closing  bool                  // Close has begun
+	closed   bool                  // no new events at all
+	apps     map[string]*appQueue  // apps holding events
+	runnable fifo[*appQueue]       // apps with a runnable endpoint and a free slot, in turn
+	hosts    map[string]*hostSlots // hosts with a request in flight
+	seq      uint64                // numbers batches by age
 
 	ctx        context.Context // requests; cancelled when Close stops waiting
 	cancel     context.CancelFunc
@@ -117,6 +124,10 @@ func New(opts Options, registry apps.Registry) *Dispatcher {
 	orDefault(&opts.QueueMax, def.QueueMax)
 	orDefault(&opts.Timeout, def.Timeout)
 	orDefault(&opts.Senders, def.Senders)
+	orDefault(&opts.PerApp, def.PerApp)
+	orDefault(&opts.PerHost, def.PerHost)
+	orDefault(&opts.ConnectTimeout, def.ConnectTimeout)
+	orDefault(&opts.HeaderTimeout, def.HeaderTimeout)
 	orDefault(&opts.RetryFirst, def.RetryFirst)
 	orDefault(&opts.RetryMax, def.RetryMax)
 	orDefault(&opts.RetryFor, def.RetryFor)
@@ -129,7 +140,7 @@ func New(opts Options, registry apps.Registry) *Dispatcher {
 	d := &Dispatcher{
 		opts: opts, log: opts.Logger, registry: registry,
 		in: make(chan handoff, opts.Handoff), quit: make(chan struct{}), intakeDone: make(chan struct{}),
-		delays: newDelays(opts.DelayMax), apps: map[string]*appQueue{},
+		delays: newDelays(opts.DelayMax), apps: map[string]*appQueue{}, hosts: map[string]*hostSlots{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}),
 		clients: newClients(&opts), refusedLog: map[string]time.Time{},
 	}
@@ -168,8 +179,8 @@ func (d *Dispatcher) Stats() Stats {
 
 // Close stops accepting events, sends what is delayed or batched at once,
 // and lets the senders make one attempt at everything ready until ctx
-// ends. Bodies still waiting then (and those waiting for a retry) are
-// dropped and counted. Every goroutine has stopped when it returns.
+// ends. Bodies still waiting then (and those waiting for a retry, or for
+// an endpoint backed off after a timeout) are dropped and counted. Every goroutine has stopped when it returns.
 func (d *Dispatcher) Close(ctx context.Context) error {
 	d.mu.Lock()
 	if d.closing {
@@ -198,12 +209,16 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 			d.doneLocked(dl)
 		}
 	}
+	d.dropCoolingLocked()
 	d.mu.Unlock()
 	close(d.stop)
 	finished := make(chan struct{})
 	go func() { d.done.Wait(); close(finished) }()
 	select {
 	case <-finished:
+		d.mu.Lock()
+		d.dropCoolingLocked() // those that timed out during Close
+		d.mu.Unlock()
 		d.stopped()
 		return nil
 	case <-ctx.Done():
