@@ -356,6 +356,13 @@ func TestAdminPatch(t *testing.T) {
 	if before.Limits.ClientEventRate != 10 || before.AllowedOrigins[0] != "https://a.example" {
 		t.Fatal("the app readers held was modified in place")
 	}
+	// Private webhook targets are refused unless the app allows them.
+	if out["allow_private_targets"] != false {
+		t.Fatalf("allow_private_targets %v, want false by default", out["allow_private_targets"])
+	}
+	if out = e.admin("PATCH", path, `{"allow_private_targets":true}`, 200)["app"].(map[string]any); out["allow_private_targets"] != true || !e.reg.ByID(id).AllowPrivateTargets {
+		t.Fatalf("allow_private_targets not set: %v", out["allow_private_targets"])
+	}
 	out = e.admin("PATCH", path, `{"allowed_origins":["https://b.example"]}`, 200)["app"].(map[string]any)
 	if o := out["allowed_origins"].([]any); len(o) != 1 || o[0] != "https://b.example" || before.AllowedOrigins[0] != "https://a.example" {
 		t.Fatalf("arrays are replaced, and the old value kept: %v", out)

@@ -84,10 +84,15 @@ type App struct {
 
 	Webhooks        []Webhook `json:"webhooks"`
 	WebhookBatching bool      `json:"webhook_batching"`
-	Handlers        Handlers  `json:"handlers"`
-	WebPush         WebPush   `json:"web_push"`
-	APN             *APN      `json:"apn"`      // nil: no APNs
-	SMTPURL         *string   `json:"smtp_url"` // nil: the SMTP environment
+	// AllowPrivateTargets lets this app's outbound deliveries (webhooks)
+	// reach loopback, private, link-local and other internal addresses,
+	// which internal/netguard refuses by default: an app's URL must not
+	// become a way into the network pushi runs in.
+	AllowPrivateTargets bool     `json:"allow_private_targets"`
+	Handlers            Handlers `json:"handlers"`
+	WebPush             WebPush  `json:"web_push"`
+	APN                 *APN     `json:"apn"`      // nil: no APNs
+	SMTPURL             *string  `json:"smtp_url"` // nil: the SMTP environment
 }
 
 // Persistence decides what is stored and for how long (pushi.md §5.1, §5.5).

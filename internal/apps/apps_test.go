@@ -1,6 +1,7 @@
 package apps
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -139,7 +140,7 @@ func TestParseAppsDeliverySettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	list, err := ParseApps([]byte(`[{"id":"1","key":"k","secret":"s","web_push":{"vapid_private_key":"` + priv + `","ttl_s":60},
-		"webhooks":[{"url":"https://h.example/w","event_types":["member_added"]}],"smtp_url":"smtp://mail.example"}]`))
+		"webhooks":[{"url":"https://h.example/w","event_types":["member_added"]}],"allow_private_targets":true,"smtp_url":"smtp://mail.example"}]`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,8 +149,11 @@ func TestParseAppsDeliverySettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	if a.WebPush.VAPIDPublicKey != pub || a.WebPush.TTLS != 60 || a.WebPush.VAPIDSubject != "mailto:noreply@pushi.io" ||
-		a.Webhooks[0].EventTypes[0] != "member_added" || *a.SMTPURL != "smtp://mail.example" || !a.Handlers.Enabled {
+		a.Webhooks[0].EventTypes[0] != "member_added" || *a.SMTPURL != "smtp://mail.example" || !a.Handlers.Enabled || !a.AllowPrivateTargets {
 		t.Fatalf("parsed %+v", a)
+	}
+	if v, _ := json.Marshal(a.View()); !strings.Contains(string(v), `"allow_private_targets":true`) {
+		t.Fatalf("the view does not show allow_private_targets: %s", v)
 	}
 	list, _ = ParseApps([]byte(`[{"id":"1","key":"k","secret":"s","web_push":{"vapid_private_key":"bad"}}]`))
 	if err := list[0].Validate(); err == nil || !strings.Contains(err.Error(), "vapid_private_key") {

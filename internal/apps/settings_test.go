@@ -46,7 +46,7 @@ func TestGenerateMakesAValidAppWithVAPID(t *testing.T) {
 	}
 	d := Defaults()
 	if d.WebPush.VAPIDSubject != "mailto:noreply@pushi.io" || d.WebPush.TTLS != 86400 || !d.Handlers.Enabled ||
-		d.Handlers.ClientEvents || d.APN != nil || d.SMTPURL != nil || d.Webhooks == nil {
+		d.Handlers.ClientEvents || d.APN != nil || d.SMTPURL != nil || d.Webhooks == nil || d.AllowPrivateTargets {
 		t.Fatalf("defaults %+v", d)
 	}
 }

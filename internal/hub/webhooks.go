@@ -11,7 +11,10 @@ import (
 
 // Webhooks receives the protocol webhook events the node raises
 // (protocol.md §15); webhook.Dispatcher is the implementation. Emit must
-// not block: it is called on the hot path, under the connection's lock.
+// not block or take a lock shared with other work: it is called on the
+// hot path, under the connection's lock, and in the order the events
+// happen (the dispatcher's delays rely on it). The dispatcher only hands
+// the event to its own goroutine, or drops and counts it when full.
 type Webhooks interface {
 	Emit(app *apps.App, ev webhook.Event)
 }

@@ -36,7 +36,7 @@ var (
 	descHookRequests = prometheus.NewDesc("pushi_webhook_requests_total",
 		"Protocol webhook requests by outcome: sent (answered 2xx) or failed (an attempt that failed and will be retried or dropped).", []string{"outcome"}, nil)
 	descHookDropped = prometheus.NewDesc("pushi_webhook_dropped_total",
-		"Webhook bodies given up after the retry time, and events dropped from a full per-app queue.", []string{"reason"}, nil)
+		"Webhooks not delivered, by reason: retries_exhausted (bodies given up after the retry time), queue_full (events dropped from a full per-app queue), refused_destination (bodies whose endpoint resolved to an internal address), handoff_full (events dropped when raised, the dispatcher's hand-off being full).", []string{"reason"}, nil)
 )
 
 func (webhookCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -53,4 +53,6 @@ func (c webhookCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descHookRequests, s.Failed, "failed")
 	counter(descHookDropped, s.Dropped, "retries_exhausted")
 	counter(descHookDropped, s.QueueDropped, "queue_full")
+	counter(descHookDropped, s.Refused, "refused_destination")
+	counter(descHookDropped, s.HandoffFull, "handoff_full")
 }

@@ -82,7 +82,8 @@ var appHooks = testApp{"700001", "key-hooks", "secret-hooks"}
 
 func startHookServer(t *testing.T, sink *hookSink, extra string) *testServer {
 	appsFile := filepath.Join(t.TempDir(), "apps.json")
-	writeFile(appsFile, fmt.Sprintf(`{"apps":[{"id":%q,"key":%q,"secret":%q,"client_events":true,
+	// allow_private_targets: the sink listens on 127.0.0.1.
+	writeFile(appsFile, fmt.Sprintf(`{"apps":[{"id":%q,"key":%q,"secret":%q,"client_events":true,"allow_private_targets":true,
 		"webhooks":[{"url":%q}]%s}]}`, appHooks.id, appHooks.key, appHooks.secret, sink.srv.URL, extra))
 	return startServer(t, map[string]string{"PUSHI_APPS_FILE": appsFile})
 }
@@ -188,5 +189,30 @@ func TestWebhooksCacheMissCountAndPublicClientEvent(t *testing.T) {
 	}
 	if len(counts) != 2 || counts[0] != 1 || counts[1] != 2 {
 		t.Fatalf("cache-prices subscription_count values %v, want [1 2]", counts)
+	}
+}
+
+// Without allow_private_targets a webhook to 127.0.0.1 is refused at dial
+// time and counted in /metrics; the sink never hears of it.
+func TestWebhooksToPrivateTargetsAreRefused(t *testing.T) {
+	sink := newHookSink(t, appHooks)
+	appsFile := filepath.Join(t.TempDir(), "apps.json")
+	writeFile(appsFile, fmt.Sprintf(`{"apps":[{"id":%q,"key":%q,"secret":%q,"webhooks":[{"url":%q}]}]}`,
+		appHooks.id, appHooks.key, appHooks.secret, sink.srv.URL))
+	s := startServer(t, map[string]string{"PUSHI_APPS_FILE": appsFile})
+	c := s.connect(t, appHooks.key)
+	c.subscribe("refused", nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Hooks.Stats().Refused == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the webhook to 127.0.0.1 was not refused")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if v, _ := value(s.scrape(t), "pushi_webhook_dropped_total", map[string]string{"reason": "refused_destination"}); v != 1 {
+		t.Fatalf(`pushi_webhook_dropped_total{reason="refused_destination"} = %v, want 1`, v)
+	}
+	if n := sink.count(); n != 0 {
+		t.Fatalf("the sink got %d events", n)
 	}
 }

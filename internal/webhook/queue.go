@@ -18,7 +18,9 @@ type appQueue struct {
 	events    int // waiting: in open batches, ready, or waiting for a retry
 	inflight  int // bodies
 	endpoints map[endpointKey]*endpointQueue
-	retrying  fifo[waitEntry] // bodies waiting for a retry, in the order they failed
+	retrying  fifo[waitEntry]      // bodies waiting for a retry, in the order they failed
+	runnable  fifo[*endpointQueue] // endpoints with a ready body a sender may take
+	queued    bool                 // in Dispatcher.runnable
 }
 
 // endpointKey is one configured endpoint of an app: batches never mix
@@ -32,12 +34,17 @@ type endpointKey struct {
 // at a time per endpoint keeps first attempts in the order the events were
 // raised (member_removed before channel_vacated) and spares the receiver.
 type endpointQueue struct {
-	app    *appQueue
-	key    endpointKey
-	open   *batch
-	ready  fifo[*delivery]
-	busy   bool // a request is in flight
-	queued bool // in Dispatcher.runnable
+	app   *appQueue
+	key   endpointKey
+	host  string // for Options.PerHost
+	open  *batch
+	ready fifo[*delivery]
+	// At most one of these holds: a request is in flight, the endpoint
+	// is backed off after a timeout, it is in its app's runnable list, or
+	// it waits for a free slot of its host.
+	busy, cooling, queued, hostWaiting bool
+	timeouts                           int // consecutive attempts that timed out
+	coolTimer                          *time.Timer
 }
 
 // batch collects events for one endpoint until BatchWait or BatchMax.
@@ -112,6 +119,19 @@ func (q *fifo[T]) pop() (v T, ok bool) {
 	return v, true
 }
 
+// filter keeps the items keep accepts, in order, and frees the others.
+func (q *fifo[T]) filter(keep func(T) bool) {
+	n := 0
+	for _, v := range q.items[q.head:] {
+		if keep(v) {
+			q.items[n] = v // n never passes the index read
+			n++
+		}
+	}
+	clear(q.items[n:])
+	q.items, q.head = q.items[:n], 0
+}
+
 // accepts reports whether endpoint w takes ev (protocol.md §15: its
 // event_types, then its channel filter).
 func accepts(w *apps.Webhook, ev *Event) bool {
@@ -143,6 +163,10 @@ func accepts(w *apps.Webhook, ev *Event) bool {
 func (d *Dispatcher) enqueue(app *apps.App, ev Event) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.enqueueLocked(app, ev)
+}
+
+func (d *Dispatcher) enqueueLocked(app *apps.App, ev Event) {
 	if d.closed {
 		return
 	}
@@ -158,7 +182,7 @@ func (d *Dispatcher) enqueue(app *apps.App, ev Event) {
 		k := endpointKey{i, w.URL}
 		ep := aq.endpoints[k]
 		if ep == nil {
-			ep = &endpointQueue{app: aq, key: k}
+			ep = &endpointQueue{app: aq, key: k, host: hostKey(w.URL)}
 			aq.endpoints[k] = ep
 		}
 		b := ep.open
@@ -233,13 +257,8 @@ func (d *Dispatcher) sealLocked(ep *endpointQueue) {
 // endpoint is free.
 func (d *Dispatcher) readyLocked(dl *delivery) {
 	dl.state = stateReady
-	ep := dl.ep
-	ep.ready.push(dl)
-	if !ep.busy && !ep.queued {
-		ep.queued = true
-		d.runnable.push(ep)
-		d.wakeLocked()
-	}
+	dl.ep.ready.push(dl)
+	d.scheduleLocked(dl.ep)
 }
 
 // boundLocked drops the app's oldest events while it holds more than

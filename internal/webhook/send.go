@@ -9,11 +9,13 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/pushi-io/pushi/internal/apps"
+	"github.com/pushi-io/pushi/internal/netguard"
 )
 
 // sender sends ready bodies until Close, then empties ready and exits.
@@ -35,39 +37,6 @@ func (d *Dispatcher) sender() {
 	}
 }
 
-// next takes the first ready body of the endpoint that has waited
-// longest for a sender; its endpoint is busy until finish.
-func (d *Dispatcher) next() *delivery {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for {
-		ep, ok := d.runnable.pop()
-		if !ok {
-			return nil
-		}
-		ep.queued = false
-		dl, ok := ep.ready.pop()
-		if !ok {
-			continue // emptied by the queue bound or Close
-		}
-		ep.busy = true
-		dl.state = stateInFlight
-		ep.app.inflight++
-		d.releaseLocked(ep.app, dl.events)
-		if d.runnable.len() > 0 {
-			d.wakeLocked() // more work: pass the wake-up on to another sender
-		}
-		return dl
-	}
-}
-
-func (d *Dispatcher) wakeLocked() {
-	select {
-	case d.wake <- struct{}{}:
-	default:
-	}
-}
-
 // attempt sends dl once, then finishes it: sent, retried later or given up.
 func (d *Dispatcher) attempt(dl *delivery) {
 	// The app may have changed since the event: its key, secrets and
@@ -84,16 +53,19 @@ func (d *Dispatcher) attempt(dl *delivery) {
 		dl.attempts++
 		err = d.post(app, w, dl)
 	}
+	var refused *netguard.RefusedError
+	isRefused := errors.As(err, &refused)
+	var netErr net.Error
+	// A timeout of ours (connect, first byte, total), not Close's cancel.
+	timedOut := errors.As(err, &netErr) && netErr.Timeout() && d.ctx.Err() == nil
+	if isRefused && d.refusalToLog(dl.ep.app.id, dl.ep.key.url) {
+		d.log.Warn("webhook destination refused: internal address (allow_private_targets is off for the app)",
+			"app", dl.ep.app.id, "host", host(dl.ep.key.url), "addr", refused.Addr.String(), "range", refused.Reason)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	ep, aq := dl.ep, dl.ep.app
-	ep.busy = false
-	if ep.ready.len() > 0 && !ep.queued {
-		ep.queued = true
-		d.runnable.push(ep)
-		d.wakeLocked()
-	}
-	aq.inflight--
+	d.finishLocked(ep, timedOut)
 	switch {
 	case w == nil:
 		d.dropped.Add(1)
@@ -102,6 +74,13 @@ func (d *Dispatcher) attempt(dl *delivery) {
 		return
 	case err == nil:
 		d.sent.Add(1)
+		dl.state = stateDone
+		d.releaseLocked(aq, 0)
+		return
+	case isRefused:
+		// Not retried: the address is refused whenever it is dialled
+		// (until the app allows private targets or its DNS changes).
+		d.refused.Add(1)
 		dl.state = stateDone
 		d.releaseLocked(aq, 0)
 		return
@@ -132,6 +111,28 @@ func (d *Dispatcher) attempt(dl *delivery) {
 		}
 	})
 	d.boundLocked(aq)
+}
+
+// refusalToLog reports whether a refused destination is logged now: at
+// most once a minute per app and host (every refusal is counted), or an
+// app whose endpoint is internal would log once per event.
+func (d *Dispatcher) refusalToLog(app, rawURL string) bool {
+	now := time.Now()
+	k := app + " " + host(rawURL)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if last, ok := d.refusedLog[k]; ok && now.Sub(last) < time.Minute {
+		return false
+	}
+	if len(d.refusedLog) >= 1024 { // bounded by the apps and hosts refused within a minute
+		for key, at := range d.refusedLog {
+			if now.Sub(at) >= time.Minute {
+				delete(d.refusedLog, key)
+			}
+		}
+	}
+	d.refusedLog[k] = now
+	return true
 }
 
 // backoff is RetryFirst doubling per failed attempt, capped at RetryMax,
@@ -202,7 +203,7 @@ func (d *Dispatcher) post(app *apps.App, w *apps.Webhook, dl *delivery) error {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Pusher-Key", app.Key)
 	req.Header.Set("X-Pusher-Signature", Sign(signingSecret(app, d.opts.Now()), dl.body))
-	resp, err := d.opts.Client.Do(req)
+	resp, err := d.clients.forApp(app.AllowPrivateTargets).Do(req)
 	if err != nil {
 		return err
 	}

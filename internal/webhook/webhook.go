@@ -3,14 +3,16 @@
 // batched, signed with the app's secret, retried with backoff, and
 // bounded per app so a dead endpoint cannot grow memory without limit.
 //
-// Lock order: Dispatcher.mu is the only lock; it is never held across a
-// network call, a timer callback's work or a call into the registry.
+// Emit only hands the event over (a bounded channel); one intake
+// goroutine takes it from there: the delays and their cancellation, then
+// the queues. Lock order: Dispatcher.mu is the only lock; it is never
+// held across a network call, a timer callback's work or a call into the
+// registry. The delays are the intake goroutine's alone and take none.
 package webhook
 
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,25 +33,44 @@ type Event struct {
 
 // Options tune the dispatcher; DefaultOptions are the protocol's values.
 type Options struct {
-	Version   string       // User-Agent: pushi/<Version>
-	Client    *http.Client // default: one with Timeout
+	Version   string // User-Agent: pushi/<Version>
 	Logger    *slog.Logger
 	Now       func() time.Time
 	Delay     time.Duration // channel_vacated and member_removed wait this long
+	DelayMax  int           // delayed events per app; beyond it the oldest goes out early
+	Handoff   int           // events Emit may hand over before the intake takes them; beyond it they are dropped
 	BatchWait time.Duration // a batch is sent this long after its first event…
 	BatchMax  int           // …or when it holds this many
 	QueueMax  int           // events waiting per app; beyond it the oldest go
-	Timeout   time.Duration // one attempt
-	Senders   int           // concurrent requests
+	Timeout   time.Duration // one attempt, in all
+	Senders   int           // concurrent requests, all apps together
+	PerApp    int           // concurrent requests of one app
+	PerHost   int           // concurrent requests to one host:port, all apps together
+
+	ConnectTimeout time.Duration // TCP connect, and TLS handshake
+	HeaderTimeout  time.Duration // from the request written to the answer's first byte
 
 	RetryFirst, RetryMax, RetryFor time.Duration // backoff start, cap, give-up age
 }
 
-// DefaultOptions are protocol.md §15's values.
+// DefaultOptions are protocol.md §15's values, and pushi's own bounds,
+// measured on 2 cores (issue 10):
+//   - Handoff 65 536: about 112 B per event, 7 MB when full. It absorbed
+//     50 sockets × 1 000 channels dropped at once with nothing lost (16 384
+//     lost 5 701 of those 50 000: one intake goroutine gets a small share
+//     of the CPU while dozens of connections tear down); 200 000 channels
+//     at once lost 28 660, counted.
+//   - DelayMax 50 000: a pending vacated costs about 240 B, so 12 MB per
+//     app at most.
+//   - Senders 16, PerApp 4, PerHost 4: goroutines are cheap, and one app
+//     (or one host shared by apps) then holds at most a quarter of them.
+//   - ConnectTimeout 3 s allows one lost SYN (Linux resends after 1 s);
+//     HeaderTimeout 5 s halves what a hanging endpoint costs a sender.
 func DefaultOptions() Options {
 	return Options{
-		Delay: 3 * time.Second, BatchWait: 200 * time.Millisecond, BatchMax: 100, QueueMax: 10000,
-		Timeout: 10 * time.Second, Senders: 4,
+		Delay: 3 * time.Second, DelayMax: 50000, Handoff: 65536, BatchWait: 200 * time.Millisecond, BatchMax: 100, QueueMax: 10000,
+		Timeout: 10 * time.Second, Senders: 16, PerApp: 4, PerHost: 4,
+		ConnectTimeout: 3 * time.Second, HeaderTimeout: 5 * time.Second,
 		RetryFirst: time.Second, RetryMax: 60 * time.Second, RetryFor: 5 * time.Minute,
 	}
 }
@@ -61,6 +82,8 @@ type Stats struct {
 	Retried      uint64 // retries scheduled
 	Dropped      uint64 // bodies given up: retried for RetryFor, or pending at Close
 	QueueDropped uint64 // events dropped because their app's queue was full
+	Refused      uint64 // bodies dropped unsent: the endpoint's address is internal (netguard)
+	HandoffFull  uint64 // events Emit dropped because the hand-off was full
 }
 
 // Dispatcher collects, batches and sends webhooks.
@@ -69,23 +92,30 @@ type Dispatcher struct {
 	log      *slog.Logger
 	registry apps.Registry
 
-	mu       sync.Mutex
-	closing  bool                      // Close has begun: no new delays
-	closed   bool                      // no new events at all
-	delayed  map[delayKey]*pendingHook // vacated / member_removed in their delay
-	apps     map[string]*appQueue      // apps holding events
-	runnable fifo[*endpointQueue]      // endpoints with a ready body and no request in flight
-	seq      uint64                    // numbers batches by age
+	in         chan handoff  // Emit → intake
+	shut       atomic.Bool   // Close has begun: Emit ignores events
+	quit       chan struct{} // closed by Close: the intake drains, releases the delays and exits
+	intakeDone chan struct{}
+	delays     *delays // the intake goroutine's alone
 
-	ctx       context.Context // requests; cancelled when Close stops waiting
-	cancel    context.CancelFunc
-	ownClient bool // made by New: Close closes its idle connections
+	mu       sync.Mutex
+	closing  bool                  // Close has begun
+	closed   bool                  // no new events at all
+	apps     map[string]*appQueue  // apps holding events
+	runnable fifo[*appQueue]       // apps with a runnable endpoint and a free slot, in turn
+	hosts    map[string]*hostSlots // hosts with a request in flight
+	seq      uint64                // numbers batches by age
+
+	ctx        context.Context // requests; cancelled when Close stops waiting
+	cancel     context.CancelFunc
+	clients    clients
+	refusedLog map[string]time.Time // app and host → last "refused" log line
 
 	wake chan struct{} // a sender may find work
 	stop chan struct{} // closed by Close: senders exit once ready is empty
 	done sync.WaitGroup
 
-	sent, failed, retried, dropped, queueDropped atomic.Uint64
+	sent, failed, retried, dropped, queueDropped, refused, handoffFull atomic.Uint64
 }
 
 // orDefault sets an unset (zero or negative) option to its default.
@@ -99,18 +129,20 @@ func orDefault[T int | time.Duration](v *T, def T) {
 func New(opts Options, registry apps.Registry) *Dispatcher {
 	def := DefaultOptions()
 	orDefault(&opts.Delay, def.Delay)
+	orDefault(&opts.DelayMax, def.DelayMax)
+	orDefault(&opts.Handoff, def.Handoff)
 	orDefault(&opts.BatchWait, def.BatchWait)
 	orDefault(&opts.BatchMax, def.BatchMax)
 	orDefault(&opts.QueueMax, def.QueueMax)
 	orDefault(&opts.Timeout, def.Timeout)
 	orDefault(&opts.Senders, def.Senders)
+	orDefault(&opts.PerApp, def.PerApp)
+	orDefault(&opts.PerHost, def.PerHost)
+	orDefault(&opts.ConnectTimeout, def.ConnectTimeout)
+	orDefault(&opts.HeaderTimeout, def.HeaderTimeout)
 	orDefault(&opts.RetryFirst, def.RetryFirst)
 	orDefault(&opts.RetryMax, def.RetryMax)
 	orDefault(&opts.RetryFor, def.RetryFor)
-	ownClient := opts.Client == nil
-	if ownClient {
-		opts.Client = &http.Client{Timeout: opts.Timeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}
-	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -119,10 +151,13 @@ func New(opts Options, registry apps.Registry) *Dispatcher {
 	}
 	d := &Dispatcher{
 		opts: opts, log: opts.Logger, registry: registry,
-		delayed: map[delayKey]*pendingHook{}, apps: map[string]*appQueue{},
-		wake: make(chan struct{}, 1), stop: make(chan struct{}), ownClient: ownClient,
+		in: make(chan handoff, opts.Handoff), quit: make(chan struct{}), intakeDone: make(chan struct{}),
+		delays: newDelays(opts.DelayMax), apps: map[string]*appQueue{}, hosts: map[string]*hostSlots{},
+		wake: make(chan struct{}, 1), stop: make(chan struct{}),
+		clients: newClients(&opts), refusedLog: map[string]time.Time{},
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
+	go d.intake()
 	for range opts.Senders {
 		d.done.Add(1)
 		go d.sender()
@@ -130,36 +165,34 @@ func New(opts Options, registry apps.Registry) *Dispatcher {
 	return d
 }
 
-// Emit raises ev for app. It never blocks and returns at once when the
-// app has no endpoint, so the hot path may call it freely. The delay
-// rules of protocol.md §15 apply by ev.Name.
+// Emit raises ev for app. It never blocks and takes no lock of the
+// dispatcher: it hands the event to the intake goroutine, or drops it
+// (counted in HandoffFull) when Handoff events are already waiting. The
+// hub calls it under a connection's lock, so waiting here would stall
+// that connection and, through the shard locks, others. It returns at
+// once, without allocating, when the app has no endpoint.
 func (d *Dispatcher) Emit(app *apps.App, ev Event) {
-	if len(app.Webhooks) == 0 {
+	if len(app.Webhooks) == 0 || d.shut.Load() {
 		return
 	}
-	switch ev.Name {
-	case "channel_vacated", "member_removed":
-		d.delay(app, ev)
-	case "channel_occupied", "member_added":
-		if d.cancelDelayed(app, ev) {
-			return // left and came back within the delay: nothing happened
-		}
-		d.enqueue(app, ev)
+	select {
+	case d.in <- handoff{app, ev}:
 	default:
-		d.enqueue(app, ev)
+		d.handoffFull.Add(1)
 	}
 }
 
 // Stats reads the counters.
 func (d *Dispatcher) Stats() Stats {
 	return Stats{Sent: d.sent.Load(), Failed: d.failed.Load(), Retried: d.retried.Load(),
-		Dropped: d.dropped.Load(), QueueDropped: d.queueDropped.Load()}
+		Dropped: d.dropped.Load(), QueueDropped: d.queueDropped.Load(), Refused: d.refused.Load(),
+		HandoffFull: d.handoffFull.Load()}
 }
 
 // Close stops accepting events, sends what is delayed or batched at once,
 // and lets the senders make one attempt at everything ready until ctx
-// ends. Bodies still waiting then (and those waiting for a retry) are
-// dropped and counted. Every goroutine has stopped when it returns.
+// ends. Bodies still waiting then (and those waiting for a retry, or for
+// an endpoint backed off after a timeout) are dropped and counted. Every goroutine has stopped when it returns.
 func (d *Dispatcher) Close(ctx context.Context) error {
 	d.mu.Lock()
 	if d.closing {
@@ -167,16 +200,13 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 		return nil
 	}
 	d.closing = true
-	var due []*pendingHook
-	for k, p := range d.delayed {
-		p.timer.Stop() // a callback that already fired finds its entry gone
-		due = append(due, p)
-		delete(d.delayed, k)
-	}
 	d.mu.Unlock()
-	for _, p := range due {
-		d.enqueue(p.app, p.ev)
-	}
+	// Events handed over before Close (a node's last channel_vacated, say)
+	// are taken, the delayed ones released at once; later Emits are
+	// ignored.
+	d.shut.Store(true)
+	close(d.quit)
+	<-d.intakeDone
 	d.mu.Lock()
 	d.closed = true
 	for _, aq := range d.apps {
@@ -191,12 +221,16 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 			d.doneLocked(dl)
 		}
 	}
+	d.dropCoolingLocked()
 	d.mu.Unlock()
 	close(d.stop)
 	finished := make(chan struct{})
 	go func() { d.done.Wait(); close(finished) }()
 	select {
 	case <-finished:
+		d.mu.Lock()
+		d.dropCoolingLocked() // those that timed out during Close
+		d.mu.Unlock()
 		d.stopped()
 		return nil
 	case <-ctx.Done():
@@ -217,11 +251,9 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	}
 }
 
-// stopped releases what the senders used: the request context and, for a
-// client New made, its idle keep-alive connections and their goroutines.
+// stopped releases what the senders used: the request context and the
+// idle keep-alive connections with their goroutines.
 func (d *Dispatcher) stopped() {
 	d.cancel()
-	if d.ownClient {
-		d.opts.Client.CloseIdleConnections()
-	}
+	d.clients.closeIdle()
 }

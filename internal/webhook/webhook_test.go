@@ -126,6 +126,7 @@ func testApp(hooks ...apps.Webhook) apps.App {
 	a := apps.Defaults()
 	a.ID, a.Key, a.Secret, a.Name = "1", "key-1", "secret-1", "one"
 	a.Webhooks = hooks
+	a.AllowPrivateTargets = true // the test endpoints listen on 127.0.0.1
 	return a
 }
 
@@ -537,6 +538,8 @@ func TestQueueBoundDropsTheOldest(t *testing.T) {
 	for i := range 15 {
 		d.Emit(app, Event{Name: "cache_miss", Channel: string(rune('a' + i))})
 	}
+	// Emit hands over; the intake goroutine applies the bound.
+	waitFor(t, "the oldest 5 dropped", func() bool { return d.Stats().QueueDropped >= 5 })
 	if q := d.Stats().QueueDropped; q != 5 {
 		t.Fatalf("QueueDropped %d, want 5", q)
 	}

@@ -14,6 +14,7 @@ describe("webhooks", () => {
     secret: "secret-hooks",
     name: "hooks",
     client_events: true,
+    allow_private_targets: true, // the receiver listens on 127.0.0.1
     webhooks: [],
   };
   const received = []; // {valid, events, headers}
