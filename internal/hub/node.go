@@ -167,14 +167,15 @@ func (n *Node) deliver(m *broker.Message) {
 // Publish sends a server event to every subscriber of a channel in the
 // cluster, except the socket exclude. The frame is encoded once here.
 func (n *Node) Publish(ctx context.Context, app *apps.App, ch protocol.Channel, event, data, exclude string) error {
-	return n.publish(ctx, app, ch, &protocol.Event{Name: event, Channel: ch.Name, Data: data}, exclude)
+	return n.publish(ctx, app, ch, &protocol.Event{Name: event, Channel: ch.Name, Data: data}, exclude, true)
 }
 
-// publish encodes ev once, keeps it as the cache channel's last event and
-// hands it to the broker.
-func (n *Node) publish(ctx context.Context, app *apps.App, ch protocol.Channel, ev *protocol.Event, exclude string) error {
+// publish encodes ev once, keeps it as the cache channel's last event when
+// cache is set (server events; client events never replace the slot,
+// docs/protocol.md §10) and hands it to the broker.
+func (n *Node) publish(ctx context.Context, app *apps.App, ch protocol.Channel, ev *protocol.Event, exclude string, cache bool) error {
 	payload := protocol.EncodeEvent(ev)
-	if ch.Cache {
+	if ch.Cache && cache {
 		ttl := time.Duration(app.CacheTTLS) * time.Second
 		if err := n.state.SetCache(ctx, app.ID, ch.Name, presence.CachedEvent{Event: ev.Name, Data: ev.Data, Expires: time.Now().Add(ttl)}); err != nil {
 			return err

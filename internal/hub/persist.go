@@ -45,7 +45,7 @@ func (n *Node) PublishPersisted(ctx context.Context, app *apps.App, chans []prot
 		for i := range records {
 			ev := protocol.Event{Name: name, Channel: names[i], Data: data, UserID: from.rawID, Extra: storedExtra(&records[i])}
 			// Not the request's context: a record that is stored is delivered.
-			if err := n.publish(context.Background(), app, chans[i], &ev, from.SocketID); err != nil {
+			if err := n.publish(context.Background(), app, chans[i], &ev, from.SocketID, from.Source != "client"); err != nil {
 				pubErr = err
 			}
 		}

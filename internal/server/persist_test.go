@@ -513,3 +513,24 @@ type latestReply struct {
 	Events  []map[string]any `json:"events"`
 	More    bool             `json:"more"`
 }
+
+// A stored client event on a cache channel is delivered with its
+// mid/seq/timestamp but, like a plain client event, never replaces the
+// cache slot (docs/protocol.md §10): the persisted path used to write it.
+func TestStoredClientEventDoesNotWriteTheCache(t *testing.T) {
+	s := startServerWithApps(t, `{"apps":[{"id":"300002","key":"key-cc","secret":"secret-cc","client_events":true,
+  "persistence":{"client_events":"all"}}]}`)
+	a := testApp{"300002", "key-cc", "secret-cc"}
+	const ch = "private-cache-stored"
+	miss := `{"event":"pusher:cache_miss","channel":"` + ch + `"}`
+	x, y := s.connect(t, a.key), s.connect(t, a.key)
+	x.subscribePrivate(a, ch)
+	x.expectRaw(miss)
+	y.subscribePrivate(a, ch)
+	y.expectRaw(miss)
+	y.sendText(`{"event":"client-x","channel":"` + ch + `","data":"hi"}`)
+	x.expectStored(`{"event":"client-x","channel":"` + ch + `","data":"hi"}`)
+	z := s.connect(t, a.key)
+	z.subscribePrivate(a, ch)
+	z.expectRaw(miss)
+}
