@@ -22,7 +22,7 @@ type appWriter interface {
 	Delete(id string) bool
 }
 
-// admin is the app management state (pushi.md §2.2).
+// admin is the app management state (docs/features.md §2.2).
 type admin struct {
 	mu       sync.Mutex // serialises read-modify-write of apps
 	hasToken bool
@@ -144,7 +144,7 @@ func writeCtx(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 }
 
-// storeErr maps store errors to statuses (pushi.md §2.2).
+// storeErr maps store errors to statuses (docs/features.md §2.2).
 func (a *API) storeErr(err error) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):

@@ -74,7 +74,7 @@ func rejectNulls(v any, path string) error {
 	return nil
 }
 
-// checkName applies pushi.md §2.1: name required (uniqueness is checked
+// checkName applies docs/features.md §2.1: name required (uniqueness is checked
 // against the other apps by the caller and the store).
 func checkName(name string) error {
 	switch {

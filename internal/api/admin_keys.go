@@ -14,7 +14,7 @@ const (
 	maxGraceS     = 30 * 86400 // a longer overlap defeats rotating
 )
 
-// rotateSecret is POST /apps/{app_id}/secret (pushi.md §2.3), with the
+// rotateSecret is POST /apps/{app_id}/secret (docs/features.md §2.3), with the
 // admin token or the app's request signature (adminOrSigned, run by
 // guarded before the body is read). The previous secret stays valid for
 // grace_s; rotating again replaces it, ending its grace at once.

@@ -1,4 +1,4 @@
-// Package api serves the Pusher HTTP API (protocol.md §14) and, later, the
+// Package api serves the Pusher HTTP API (docs/protocol.md §14) and, later, the
 // pushi routes on the REST listener.
 package api
 
@@ -21,7 +21,7 @@ import (
 	"github.com/pushi-io/pushi/internal/store"
 )
 
-// MaxBody is the largest accepted request body (protocol.md §14: 1 MiB).
+// MaxBody is the largest accepted request body (docs/protocol.md §14: 1 MiB).
 const MaxBody = 1 << 20
 
 // Options configure the API.
@@ -144,7 +144,7 @@ func (e *httpError) Error() string { return e.msg }
 func errorf(status int, msg string) *httpError { return &httpError{status, msg} }
 
 // signed resolves the app and verifies the request signature before any
-// handler runs (protocol.md §14.1). Everything the request line carries,
+// handler runs (docs/protocol.md §14.1). Everything the request line carries,
 // the HMAC included, is checked before the body is read, so only a
 // client holding the secret makes the server read and hold a body; then
 // the body's MD5 is checked against the signed body_md5.

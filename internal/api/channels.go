@@ -30,7 +30,7 @@ func (a *API) listChannels(w http.ResponseWriter, r *http.Request, app *apps.App
 	out := make(map[string]map[string]int, len(chans))
 	for name, counts := range chans {
 		if strings.HasPrefix(name, protocol.ServerToUserPrefix) {
-			continue // never listed (protocol.md §7.4)
+			continue // never listed (docs/protocol.md §7.4)
 		}
 		attrs := map[string]int{}
 		if len(info) > 0 {

@@ -49,7 +49,7 @@ func decodeBody(body []byte, v any) error {
 	return nil
 }
 
-// validate applies the rules of protocol.md §14.2. allowMany permits the
+// validate applies the rules of docs/protocol.md §14.2. allowMany permits the
 // "channels" array (events), which batch items do not have.
 func (req *eventRequest) validate(app *apps.App, allowMany bool) (*trigger, error) {
 	l := app.Limits
@@ -281,7 +281,7 @@ func (a *API) triggerLegacy(w http.ResponseWriter, r *http.Request, app *apps.Ap
 // publish delivers t: channels that are not persisted at once, then the
 // persisted ones in one store write (one inbox row per user per trigger),
 // delivered once durable. A store failure leaves the first group delivered
-// and answers 503 (pushi.md §5.4).
+// and answers 503 (docs/features.md §5.4).
 func (a *API) publish(r *http.Request, app *apps.App, t *trigger) error {
 	var stored []protocol.Channel
 	for _, ch := range t.channels {

@@ -12,7 +12,7 @@ import (
 	"github.com/pushi-io/pushi/internal/store"
 )
 
-// Follows (pushi.md §6): user U follows channel C, named "event" as in the
+// Follows (docs/features.md §6): user U follows channel C, named "event" as in the
 // original pushi's routes.
 
 func (a *API) followRoutes() {
@@ -113,7 +113,7 @@ func (a *API) requireStore() (store.Store, error) {
 }
 
 // storeError maps the store's errors to statuses. A follow past
-// max_follows_per_user is 400, as pushi.md §6 lists it with the other
+// max_follows_per_user is 400, as docs/features.md §6 lists it with the other
 // validation failures: retrying cannot succeed until a follow is removed.
 func storeError(err error) error {
 	switch {

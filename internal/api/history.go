@@ -10,7 +10,7 @@ import (
 	"github.com/pushi-io/pushi/internal/store"
 )
 
-// storedEventView is a record as the REST API shows it (pushi.md §7.3):
+// storedEventView is a record as the REST API shows it (docs/features.md §7.3):
 // the client shape plus who sent it.
 type storedEventView struct {
 	MID       string  `json:"mid"`

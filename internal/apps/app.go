@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// Limits are the per-app limits of protocol.md and pushi.md §2.1.
+// Limits are the per-app limits of docs/protocol.md and docs/features.md §2.1.
 type Limits struct {
 	MaxEventBytes            int `json:"max_event_bytes"`
 	MaxNameLength            int `json:"max_name_length"`
@@ -95,7 +95,7 @@ type App struct {
 	SMTPURL             *string  `json:"smtp_url"` // nil: the SMTP environment
 }
 
-// Persistence decides what is stored and for how long (pushi.md §5.1, §5.5).
+// Persistence decides what is stored and for how long (docs/features.md §5.1, §5.5).
 type Persistence struct {
 	Default             bool     `json:"default"`
 	Prefixes            []string `json:"prefixes"`
@@ -107,7 +107,7 @@ type Persistence struct {
 	ReadMax             int      `json:"read_max"`
 }
 
-// DefaultPersistence is pushi.md §5.1's default: nothing persisted unless
+// DefaultPersistence is docs/features.md §5.1's default: nothing persisted unless
 // asked, peer-channel client events stored.
 func DefaultPersistence() Persistence {
 	return Persistence{ClientEvents: "peer", Prefixes: []string{}, MaxEventsPerChannel: 1000, MaxAgeS: 2592000,
@@ -208,7 +208,7 @@ func containsAny(s, chars string) bool {
 	return false
 }
 
-// Generate returns an app with fresh random credentials (pushi.md §2.1):
+// Generate returns an app with fresh random credentials (docs/features.md §2.1):
 // a 9-digit id, a 20-hex key, a 64-hex secret and a VAPID pair.
 func Generate(name string) App {
 	a := Defaults()

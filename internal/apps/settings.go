@@ -13,7 +13,7 @@ import (
 	"strings"
 )
 
-// Webhook is one protocol webhook endpoint (protocol.md §15).
+// Webhook is one protocol webhook endpoint (docs/protocol.md §15).
 type Webhook struct {
 	URL string `json:"url"`
 	// EventTypes filters by webhook name; empty means every type.
@@ -28,18 +28,18 @@ type WebhookFilter struct {
 	ChannelNameEndsWith   string `json:"channel_name_ends_with,omitempty"`
 }
 
-// WebhookEventTypes are the names of protocol.md §15.
+// WebhookEventTypes are the names of docs/protocol.md §15.
 var WebhookEventTypes = []string{"channel_occupied", "channel_vacated", "member_added", "member_removed",
 	"client_event", "cache_miss", "subscription_count"}
 
-// Handlers switches the delivery handlers of pushi.md §8.
+// Handlers switches the delivery handlers of docs/features.md §8.
 type Handlers struct {
 	Enabled        bool `json:"enabled"`
 	ClientEvents   bool `json:"client_events"`
 	BrowserWebPush bool `json:"browser_web_push"`
 }
 
-// WebPush is the app's VAPID identity (pushi.md §2.4, §8.5).
+// WebPush is the app's VAPID identity (docs/features.md §2.4, §8.5).
 type WebPush struct {
 	VAPIDPublicKey string `json:"vapid_public_key"` // derived from the private key
 	// VAPIDPrivateKey is write-only: stored, never shown (see View).
@@ -48,7 +48,7 @@ type WebPush struct {
 	TTLS            int    `json:"ttl_s"`
 }
 
-// APN is the app's APNs token-auth configuration (pushi.md §8.7).
+// APN is the app's APNs token-auth configuration (docs/features.md §8.7).
 type APN struct {
 	TeamID string `json:"team_id"`
 	KeyID  string `json:"key_id"`
@@ -58,7 +58,7 @@ type APN struct {
 	Sandbox bool   `json:"sandbox"`
 }
 
-// DefaultWebPushTTL is WEB_PUSH_TTL's default (pushi.md §12).
+// DefaultWebPushTTL is WEB_PUSH_TTL's default (docs/features.md §12).
 const DefaultWebPushTTL = 86400
 
 // maxWebPushTTL is the longest TTL push services keep a message (4 weeks).
@@ -106,7 +106,7 @@ func (w *Webhook) validate() error {
 		if !headerToken.MatchString(name) || strings.ContainsAny(v, "\r\n\x00") {
 			return fmt.Errorf("headers: %q is not a valid header", name)
 		}
-		// The signed headers must come from the server (protocol.md §15).
+		// The signed headers must come from the server (docs/protocol.md §15).
 		switch http.CanonicalHeaderKey(name) {
 		case "Content-Type", "X-Pusher-Key", "X-Pusher-Signature":
 			return fmt.Errorf("headers: %s is set by the server and cannot be overridden", name)
@@ -164,7 +164,7 @@ func (p *APN) validate() error {
 	return nil
 }
 
-// validateSMTPURL checks pushi.md §8.6's URL form.
+// validateSMTPURL checks docs/features.md §8.6's URL form.
 func validateSMTPURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {

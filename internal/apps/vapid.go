@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// GenerateVAPID returns a fresh P-256 pair (pushi.md §2.4), both
+// GenerateVAPID returns a fresh P-256 pair (docs/features.md §2.4), both
 // base64url without padding: the 32-byte private scalar and the 65-byte
 // uncompressed public point browsers take as applicationServerKey.
 func GenerateVAPID() (private, public string, err error) {

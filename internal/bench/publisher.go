@@ -18,7 +18,7 @@ import (
 	"github.com/pushi-io/pushi/internal/signature"
 )
 
-// Signer signs Pusher HTTP API requests (protocol.md §14.1).
+// Signer signs Pusher HTTP API requests (docs/protocol.md §14.1).
 type Signer struct {
 	AppID, Key, Secret string
 }
@@ -49,7 +49,7 @@ func (s Signer) SignedQuery(method, path string, body []byte, now int64) string 
 }
 
 // ChannelAuth is the auth string for a private (channelData "") or presence
-// channel subscription (protocol.md §7.2, §7.3).
+// channel subscription (docs/protocol.md §7.2, §7.3).
 func (s Signer) ChannelAuth(socketID, channel, channelData string) string {
 	return s.Key + ":" + protocol.Sign(s.Secret, protocol.ChannelAuthMessage(socketID, channel, channelData))
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/pushi-io/pushi/internal/signature"
 )
 
-// protocol.md §16: the Pusher HTTP POST test vector.
+// docs/protocol.md §16: the Pusher HTTP POST test vector.
 func TestSignerVector(t *testing.T) {
 	const (
 		secret = "7ad3773142a6692b25b8"

@@ -19,11 +19,11 @@ const (
 	UserPresence
 	// FollowChanged: UserID started (Added) or stopped following channel
 	// Follow; the local connections holding Channel (personal-<UserID>)
-	// join or leave it (pushi.md §3 live re-sync).
+	// join or leave it (docs/features.md §3 live re-sync).
 	FollowChanged
 	// PeerSync: the peer-enabled users of presence channel Channel changed;
 	// its local peer-enabled members re-derive their peer channels from the
-	// state store (pushi.md §4).
+	// state store (docs/features.md §4).
 	PeerSync
 )
 

@@ -261,7 +261,7 @@ func nonNegativeSeconds(p *time.Duration) func(string) error {
 	}
 }
 
-// boolean accepts 1/true/yes and 0/false/no/"" (pushi.md §12).
+// boolean accepts 1/true/yes and 0/false/no/"" (docs/features.md §12).
 func boolean(p *bool) func(string) error {
 	return func(v string) error {
 		switch strings.ToLower(v) {

@@ -19,7 +19,7 @@ type joiningMember struct {
 }
 
 // authorize checks a subscribe against the channel type's rules
-// (protocol.md §7, pushi.md §3–4). Signatures are verified before anything
+// (docs/protocol.md §7, docs/features.md §3–4). Signatures are verified before anything
 // is parsed or looked up, so an unauthenticated probe learns nothing.
 func (n *Node) authorize(c *Conn, ch protocol.Channel, auth, channelData string, hasChannelData bool) (*joiningMember, *subError) {
 	app := c.settings()
@@ -76,7 +76,7 @@ func (n *Node) authorize(c *Conn, ch protocol.Channel, auth, channelData string,
 }
 
 // parseMember parses verified channel_data and applies the presence limits
-// in the order of protocol.md §7.3.
+// in the order of docs/protocol.md §7.3.
 func parseMember(channelData string, maxIDLen, maxInfoBytes int) (*joiningMember, *subError) {
 	// Exact keys: the backend signed what its own JSON parser read.
 	obj, err := protocol.SignedObject([]byte(channelData), "user_id", "user_info", "peer")
@@ -87,7 +87,7 @@ func parseMember(channelData string, maxIDLen, maxInfoBytes int) (*joiningMember
 		return nil, invalidData("channel_data is not a JSON object")
 	}
 	cd := struct{ UserID, UserInfo, Peer json.RawMessage }{obj["user_id"], obj["user_info"], obj["peer"]}
-	// Only a literal true opts in to peer channels (pushi.md §4).
+	// Only a literal true opts in to peer channels (docs/features.md §4).
 	m := &joiningMember{peer: string(cd.Peer) == "true"}
 	switch {
 	case len(cd.UserID) > 0 && cd.UserID[0] == '"':

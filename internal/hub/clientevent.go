@@ -12,7 +12,7 @@ import (
 )
 
 // clientEvent forwards a client-* event to the channel's other subscribers
-// after the checks of protocol.md §8; a refusal is a pusher:error, never a close.
+// after the checks of docs/protocol.md §8; a refusal is a pusher:error, never a close.
 func (n *Node) clientEvent(c *Conn, f *protocol.Frame) {
 	app := c.settings()
 	if !app.ClientEvents {
@@ -83,7 +83,7 @@ func (n *Node) clientEvent(c *Conn, f *protocol.Frame) {
 }
 
 // clientEventHook raises client_event for an accepted client event; the
-// user_id is there on presence and peer channels only (protocol.md §15).
+// user_id is there on presence and peer channels only (docs/protocol.md §15).
 func (n *Node) clientEventHook(app *apps.App, c *Conn, cs *chanSub, event, data string) {
 	ev := webhook.Event{Name: "client_event", Channel: cs.ch.Name, Event: event, Data: data, SocketID: c.socketID}
 	if cs.member != nil {

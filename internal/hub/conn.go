@@ -61,7 +61,7 @@ type Conn struct {
 }
 
 // chanSub is one channel the connection holds, for the reasons in src
-// (pushi.md §1): one hub subscription however many sources.
+// (docs/features.md §1): one hub subscription however many sources.
 type chanSub struct {
 	ch     protocol.Channel
 	sub    *Subscription
@@ -106,7 +106,7 @@ func (c *Conn) teardown() {
 }
 
 // settings returns the app as the registry holds it now, so a rotated
-// secret or a changed setting reaches connected sockets too (pushi.md
+// secret or a changed setting reaches connected sockets too (docs/features.md
 // §2.3); c.app is kept for the identity the socket connected with.
 func (c *Conn) settings() *apps.App {
 	if a := c.node.apps.ByID(c.app.ID); a != nil {

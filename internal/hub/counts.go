@@ -36,7 +36,7 @@ func (t *countThrottle) init(n *Node) {
 }
 
 // changed is called after every subscribe or unsubscribe with the new
-// cluster-wide count (protocol.md §13).
+// cluster-wide count (docs/protocol.md §13).
 func (t *countThrottle) changed(app *apps.App, ch protocol.Channel, count int) {
 	if !app.SubscriptionCount || ch.Kind == protocol.Presence || ch.Kind == protocol.ServerToUser || count == 0 {
 		return

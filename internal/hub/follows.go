@@ -14,7 +14,7 @@ func (n *Node) Store() store.Store { return n.opts.Store }
 
 // FollowChanged tells every node that userID started (added) or stopped
 // following channel, once the store holds the change: the sockets holding
-// personal-<userID> join or leave the channel (pushi.md §3). Announcing an
+// personal-<userID> join or leave the channel (docs/features.md §3). Announcing an
 // unchanged follow is harmless, so callers may announce on every request.
 func (n *Node) FollowChanged(ctx context.Context, app *apps.App, userID, channel string, added bool) error {
 	return n.broker.Publish(ctx, &broker.Message{Kind: broker.FollowChanged, App: app.ID,

@@ -20,7 +20,7 @@ import (
 const readBufferSize = 4096
 
 // ServeHTTP upgrades every WebSocket request, then validates it
-// (protocol.md §1.1): failures are reported after the upgrade as
+// (docs/protocol.md §1.1): failures are reported after the upgrade as
 // pusher:error plus a close frame with the same code, since pusher-js only
 // acts on close codes.
 func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -120,7 +120,7 @@ func (n *Node) appKey(r *http.Request) (key string, appForm bool) {
 	return key, appForm
 }
 
-// admit runs the ordered checks of protocol.md §1.1 and reserves a
+// admit runs the ordered checks of docs/protocol.md §1.1 and reserves a
 // connection slot when they pass.
 func (n *Node) admit(r *http.Request) (*apps.App, int, string) {
 	key, appForm := n.appKey(r)

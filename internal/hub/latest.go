@@ -9,7 +9,7 @@ import (
 	"github.com/pushi-io/pushi/internal/store"
 )
 
-// latestRequest is pushi:latest's data (pushi.md §7.1). Numbers are raw so
+// latestRequest is pushi:latest's data (docs/features.md §7.1). Numbers are raw so
 // a wrong type is reported instead of read as zero.
 type latestRequest struct {
 	Channel json.RawMessage `json:"channel"`

@@ -9,7 +9,7 @@ import (
 	"github.com/pushi-io/pushi/internal/webhook"
 )
 
-// sources say why a socket holds a channel (pushi.md §1). The socket is
+// sources say why a socket holds a channel (docs/features.md §1). The socket is
 // one subscriber whatever the set, so each event reaches it once; it
 // leaves the channel when the last source goes.
 type sources uint8
@@ -83,7 +83,7 @@ func (n *Node) join(c *Conn, ch protocol.Channel, member *joiningMember, src sou
 		cs.member = &memberRef{userID: member.userID, rawID: member.rawID}
 		if isMember {
 			// The id type the user's first connection supplied is the one
-			// shown on client events (protocol.md §7.3).
+			// shown on client events (docs/protocol.md §7.3).
 			cs.member.rawID = stored.RawID
 			cs.member.peer = member.peer
 		}
@@ -99,7 +99,7 @@ func (n *Node) join(c *Conn, ch protocol.Channel, member *joiningMember, src sou
 		n.hook(app, webhook.Event{Name: "member_added", Channel: ch.Name, UserID: member.userID})
 		// Announce the new member before the joiner's subscription_succeeded
 		// is queued: a socket that subscribes after that frame already lists
-		// the user and must not get member_added for it too (protocol.md §7.1, §7.3).
+		// the user and must not get member_added for it too (docs/protocol.md §7.1, §7.3).
 		n.publishMember(app.ID, ch.Name, "pusher_internal:member_added", member.rawID, member.info, c.socketID)
 	}
 	if n.hub.Add(app.ID, ch.Name, cs.sub, then) {

@@ -264,7 +264,7 @@ func TestPersonalSubscribeSeesFollowAnnouncedMeanwhile(t *testing.T) {
 	}
 }
 
-// The pushi.md §3 test vector, as a subscribe on socket 1234.1234.
+// The docs/features.md §3 test vector, as a subscribe on socket 1234.1234.
 func TestPersonalAuthVector(t *testing.T) {
 	a := apps.Defaults()
 	a.ID, a.Key, a.Secret, a.Name = "3", "278d425bdf160c739803", "7ad3773142a6692b25b8", "vector"

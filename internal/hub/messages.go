@@ -7,7 +7,7 @@ import (
 )
 
 // handleMessage runs one inbound text message. Malformed input is answered
-// with pusher:error code null and never closes the socket (protocol.md §2).
+// with pusher:error code null and never closes the socket (docs/protocol.md §2).
 func (n *Node) handleMessage(c *Conn, msg []byte) {
 	f, err := protocol.DecodeFrame(msg)
 	if err != nil {
@@ -27,7 +27,7 @@ func (n *Node) handleMessage(c *Conn, msg []byte) {
 		n.signin(c, &f)
 	case "pushi:latest":
 		n.latest(c, &f, "pushi_internal:latest")
-	case "pusher:latest": // the original pushi's name (pushi.md §11)
+	case "pusher:latest": // the original pushi's name (docs/features.md §11)
 		n.latest(c, &f, "pusher_internal:latest")
 	default:
 		if strings.HasPrefix(f.Event, "client-") {
@@ -42,4 +42,3 @@ func (n *Node) handleMessage(c *Conn, msg []byte) {
 func (c *Conn) sendError(code int, message string) {
 	c.send(TextFrame(protocol.EncodeError(code, message)))
 }
-

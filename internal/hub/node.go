@@ -34,10 +34,10 @@ type Options struct {
 	MaxConnectionRatePerIP int
 	TrustedProxies         []netip.Prefix
 	Logger                 *slog.Logger
-	// Store holds follows and persisted events (pushi.md §3-§7). nil turns
+	// Store holds follows and persisted events (docs/features.md §3-§7). nil turns
 	// the store-backed features off (hub unit tests).
 	Store store.Store
-	// Webhooks gets the protocol webhook events (protocol.md §15); nil
+	// Webhooks gets the protocol webhook events (docs/protocol.md §15); nil
 	// raises none.
 	Webhooks Webhooks
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/pushi-io/pushi/internal/protocol"
 )
 
-// Peer channels (pushi.md §4). Who is paired is derived from the state
+// Peer channels (docs/features.md §4). Who is paired is derived from the state
 // store: in a presence channel, every two users that each have a
 // peer-enabled socket there. Each peer-enabled socket remembers the pairs
 // announced to it (memberRef.pairs) and reconciles them against the store

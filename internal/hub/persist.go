@@ -23,7 +23,7 @@ type Sender struct {
 }
 
 // PublishPersisted stores ev on every channel of chans (one record each,
-// pushi.md §5.2) and broadcasts each record once it is durable. The
+// docs/features.md §5.2) and broadcasts each record once it is durable. The
 // broadcast runs from the store's commit callback, so every channel's
 // subscribers see its records in seq order (§5.4). If the store fails
 // nothing is delivered and the error is returned.
@@ -81,7 +81,7 @@ func appendTimestamp(b []byte, t time.Time) []byte {
 }
 
 // persistClientEvent reports whether a client event on ch is stored
-// (pushi.md §5.1: persistence.client_events).
+// (docs/features.md §5.1: persistence.client_events).
 func persistClientEvent(app *apps.App, ch protocol.Channel) bool {
 	switch app.Persistence.ClientEvents {
 	case "all":

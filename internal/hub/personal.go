@@ -12,7 +12,7 @@ import (
 	"github.com/pushi-io/pushi/internal/store"
 )
 
-// personalSub is one held personal channel (pushi.md §3).
+// personalSub is one held personal channel (docs/features.md §3).
 type personalSub struct {
 	identity *joiningMember      // the user on followed presence and peer channels
 	alias    map[string]struct{} // followed channels held through it
@@ -21,7 +21,7 @@ type personalSub struct {
 var errStoreDown = &subError{"InternalError", "Store unavailable", 500}
 
 // authorizePersonal: signed in as <id> with empty auth, or a channel
-// signature, over channel_data when present (pushi.md §3). It returns the
+// signature, over channel_data when present (docs/features.md §3). It returns the
 // identity for followed presence channels: channel_data's, else the signed
 // user_data's, else the bare id the signature vouches for.
 func authorizePersonal(c *Conn, ch protocol.Channel, auth, channelData string, hasChannelData bool, secrets []string) (*joiningMember, *subError) {
@@ -194,7 +194,7 @@ func (n *Node) unalias(c *Conn, name string) {
 }
 
 // leavePersonal drops every alias source a personal channel gave; it
-// never fails (pushi.md §3). Caller holds c.mu.
+// never fails (docs/features.md §3). Caller holds c.mu.
 func (n *Node) leavePersonal(c *Conn, name string) {
 	if c.ext == nil {
 		return
@@ -234,7 +234,7 @@ func (n *Node) resyncAliases(c *Conn, personal string, ps *personalSub, latest [
 }
 
 // followChanged applies a follow change to the local sockets holding the
-// follower's personal channel (pushi.md §3 live re-sync).
+// follower's personal channel (docs/features.md §3 live re-sync).
 func (n *Node) followChanged(app, personal, channel string, added bool) {
 	for _, c := range n.hub.Conns(app, personal) {
 		n.applyFollow(c, personal, channel, added)
@@ -308,7 +308,7 @@ func appendStrings(b []byte, list []string) []byte {
 	return append(b, ']')
 }
 
-// appendStoredEvent encodes a record as clients see it (pushi.md §7):
+// appendStoredEvent encodes a record as clients see it (docs/features.md §7):
 // {"mid","seq","timestamp","channel","event","data","user_id"?}.
 func appendStoredEvent(b []byte, e *store.Event) []byte {
 	b = append(b, `{"mid":`...)

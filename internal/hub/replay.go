@@ -11,7 +11,7 @@ import (
 	"github.com/pushi-io/pushi/internal/store"
 )
 
-// History on subscribe (pushi.md §7.2). A subscribe carrying "since" or
+// History on subscribe (docs/features.md §7.2). A subscribe carrying "since" or
 // "history" gets the selected records after subscription_succeeded, then
 // pushi_internal:replay_done. Live events of the channel for that socket
 // are held from the moment it joins the hub until the replay is queued,

@@ -18,11 +18,11 @@ type subscribeRequest struct {
 	Channel     json.RawMessage `json:"channel"`
 	Auth        json.RawMessage `json:"auth"`
 	ChannelData json.RawMessage `json:"channel_data"`
-	History     json.RawMessage `json:"history"` // pushi.md §7.2
-	Since       json.RawMessage `json:"since"`   // pushi.md §7.2
+	History     json.RawMessage `json:"history"` // docs/features.md §7.2
+	Since       json.RawMessage `json:"since"`   // docs/features.md §7.2
 }
 
-// subError is a pusher:subscription_error (protocol.md §7.5).
+// subError is a pusher:subscription_error (docs/protocol.md §7.5).
 type subError struct {
 	typ    string
 	msg    string
@@ -120,7 +120,7 @@ func (n *Node) trySubscribe(c *Conn, name string, req *subscribeRequest) (*repla
 	}
 	if ch.Kind == protocol.Peer {
 		// Eligibility rests on the socket's presence membership, so it is
-		// checked under c.mu, atomically with the join (pushi.md §4).
+		// checked under c.mu, atomically with the join (docs/features.md §4).
 		if member = peerIdentity(c, name); member == nil {
 			return nil, forbidden("Socket is not eligible for this peer channel")
 		}
@@ -183,7 +183,7 @@ func presenceData(members []presence.Member) []byte {
 }
 
 // sendCacheFrame follows subscription_succeeded on cache channels with the
-// cached event, or pusher:cache_miss (protocol.md §10).
+// cached event, or pusher:cache_miss (docs/protocol.md §10).
 func (n *Node) sendCacheFrame(c *Conn, ch protocol.Channel) {
 	if !ch.Cache {
 		return
@@ -233,7 +233,7 @@ func (n *Node) unsubscribe(c *Conn, f *protocol.Frame) {
 	defer n.unlock(c)
 	if cs := c.subs[name]; cs != nil {
 		// An alias source stays until its follow or personal channel goes
-		// (pushi.md §1).
+		// (docs/features.md §1).
 		n.dropSource(c, cs, srcDirect|srcPeer)
 	}
 }
@@ -260,7 +260,7 @@ func (n *Node) leave(c *Conn, cs *chanSub) {
 		}
 		if last {
 			// The JSON type first supplied for the user is kept on the wire
-			// (protocol.md §7.3), not this socket's own channel_data type.
+			// (docs/protocol.md §7.3), not this socket's own channel_data type.
 			rawID := cs.member.rawID
 			if len(stored.RawID) > 0 {
 				rawID = stored.RawID

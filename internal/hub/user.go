@@ -39,7 +39,7 @@ func parseUserData(raw string) (userData, error) {
 	return ud, nil
 }
 
-// signin runs pusher:signin (protocol.md §11.1). Every failure closes 4009.
+// signin runs pusher:signin (docs/protocol.md §11.1). Every failure closes 4009.
 func (n *Node) signin(c *Conn, f *protocol.Frame) {
 	var req signinRequest
 	if err := protocol.DecodeData(f.Data, &req); err != nil {

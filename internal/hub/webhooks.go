@@ -10,7 +10,7 @@ import (
 )
 
 // Webhooks receives the protocol webhook events the node raises
-// (protocol.md §15); webhook.Dispatcher is the implementation. Emit must
+// (docs/protocol.md §15); webhook.Dispatcher is the implementation. Emit must
 // not block or take a lock shared with other work: it is called on the
 // hot path, under the connection's lock, and in the order the events
 // happen (the dispatcher's delays rely on it). The dispatcher only hands
@@ -28,11 +28,11 @@ func (n *Node) hook(app *apps.App, ev webhook.Event) {
 }
 
 // channelHooks reports whether a channel raises channel webhooks:
-// server-to-user channels do not (protocol.md §15).
+// server-to-user channels do not (docs/protocol.md §15).
 func channelHooks(ch protocol.Channel) bool { return ch.Kind != protocol.ServerToUser }
 
 // cacheMissWindow is how long a cache_miss webhook is not repeated for a
-// channel with nothing cached since (protocol.md §10).
+// channel with nothing cached since (docs/protocol.md §10).
 const cacheMissWindow = 60 * time.Second
 
 // cacheMisses deduplicates cache_miss webhooks per channel.

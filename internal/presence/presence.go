@@ -13,13 +13,13 @@ import (
 )
 
 // Member is one presence user. RawID keeps the JSON type first supplied
-// (10 and "10" are the same user, keyed by UserID, protocol.md §7.3).
+// (10 and "10" are the same user, keyed by UserID, docs/protocol.md §7.3).
 type Member struct {
 	UserID string
 	RawID  json.RawMessage
 	Info   json.RawMessage
 	// Peer, given to AddMember, opts the connection in to peer channels
-	// (pushi.md §4); pairing is per user, so the store counts the opted-in
+	// (docs/features.md §4); pairing is per user, so the store counts the opted-in
 	// connections and every result carries PeerConns, the user's count
 	// after the call, with Peer = PeerConns > 0.
 	Peer      bool

@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// Kind is a channel's type, decided by an anchored prefix test (protocol.md §6).
+// Kind is a channel's type, decided by an anchored prefix test (docs/protocol.md §6).
 type Kind uint8
 
 const (
@@ -42,7 +42,7 @@ func (k Kind) String() string {
 // NeedsSignature reports whether subscribing requires an HMAC auth string.
 func (k Kind) NeedsSignature() bool { return k == Private || k == Encrypted || k == Presence }
 
-// AllowsClientEvents follows protocol.md §8 rule 3.
+// AllowsClientEvents follows docs/protocol.md §8 rule 3.
 func (k Kind) AllowsClientEvents() bool { return k == Private || k == Presence || k == Peer }
 
 // Channel is a classified channel name.
@@ -54,7 +54,7 @@ type Channel struct {
 
 const ServerToUserPrefix = "#server-to-user-"
 
-// prefixes in the order of protocol.md §6: first match wins.
+// prefixes in the order of docs/protocol.md §6: first match wins.
 var prefixes = []struct {
 	prefix string
 	kind   Kind
@@ -140,7 +140,7 @@ func IsValidUserID(id string, maxLen int) bool {
 	return true
 }
 
-// reservedEventPrefixes may only be emitted by the server (protocol.md §5).
+// reservedEventPrefixes may only be emitted by the server (docs/protocol.md §5).
 var reservedEventPrefixes = []string{"pusher:", "pusher_internal:", "pushi:", "pushi_internal:"}
 
 // IsReservedEvent reports whether name belongs to the server's namespaces.

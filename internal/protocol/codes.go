@@ -1,6 +1,6 @@
 package protocol
 
-// Close and error codes (protocol.md §4).
+// Close and error codes (docs/protocol.md §4).
 const (
 	CodeUnknownApp       = 4001
 	CodeAppDisabled      = 4003

@@ -6,7 +6,7 @@ import (
 )
 
 // Event is an outgoing channel event. Data is sent as a JSON string
-// (double encoding, protocol.md §2), forwarded byte for byte.
+// (double encoding, docs/protocol.md §2), forwarded byte for byte.
 type Event struct {
 	Name    string
 	Channel string

@@ -6,7 +6,7 @@ import (
 	"errors"
 )
 
-// Frame is one decoded client → server message (protocol.md §2).
+// Frame is one decoded client → server message (docs/protocol.md §2).
 type Frame struct {
 	Event      string
 	Channel    string

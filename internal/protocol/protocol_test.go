@@ -51,7 +51,7 @@ func TestParseChannel(t *testing.T) {
 	}
 }
 
-// Test vectors from protocol.md §16 and pushi.md §3.
+// Test vectors from docs/protocol.md §16 and docs/features.md §3.
 func TestAuthVectors(t *testing.T) {
 	const key, secret = "278d425bdf160c739803", "7ad3773142a6692b25b8"
 	cases := []struct{ msg, digest string }{

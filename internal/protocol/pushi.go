@@ -2,7 +2,7 @@ package protocol
 
 import "strings"
 
-// Prefixes of pushi's own channel types (pushi.md §3, §4).
+// Prefixes of pushi's own channel types (docs/features.md §3, §4).
 const (
 	PersonalPrefix = "personal-"
 	PeerPrefix     = "peer-"
@@ -10,7 +10,7 @@ const (
 )
 
 // PeerChannel names the peer channel of users a and b in presence channel
-// presence (pushi.md §4): peer-<base>:<x>&<y> with the ids byte-sorted.
+// presence (docs/features.md §4): peer-<base>:<x>&<y> with the ids byte-sorted.
 // ok is false when a and b are the same user, an id falls outside the
 // channel-name alphabet, or the name would exceed maxLen: that pair gets
 // no peer channel.

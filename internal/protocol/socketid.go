@@ -41,5 +41,5 @@ func randomUint64() uint64 {
 
 var socketIDPattern = regexp.MustCompile(`^(0|[1-9][0-9]{0,18})\.(0|[1-9][0-9]{0,18})$`)
 
-// IsValidSocketID checks the format of protocol.md §1.2.
+// IsValidSocketID checks the format of docs/protocol.md §1.2.
 func IsValidSocketID(s string) bool { return socketIDPattern.MatchString(s) }

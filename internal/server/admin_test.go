@@ -231,7 +231,7 @@ func TestEnvAppAfterGeneratedDefault(t *testing.T) {
 }
 
 // A socket connected before a secret rotation authorises with the new
-// secret and, during the grace period, the old one (pushi.md §2.3).
+// secret and, during the grace period, the old one (docs/features.md §2.3).
 func TestRotationReachesConnectedSockets(t *testing.T) {
 	s := startServer(t, map[string]string{"PUSHI_ADMIN_TOKEN": testAdminToken})
 	old := s.createApp(t, "rotating")

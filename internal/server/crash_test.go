@@ -24,7 +24,7 @@ import (
 	"github.com/pushi-io/pushi/internal/signature"
 )
 
-// Durability (pushi.md §5.4): a pushi process killed with SIGKILL while
+// Durability (docs/features.md §5.4): a pushi process killed with SIGKILL while
 // persisted triggers are in flight keeps, after a restart on the same
 // database, every trigger it answered 200 — once each, in the order each
 // sender saw its answers.

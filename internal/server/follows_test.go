@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// The follow API (pushi.md §6): validation, limits, listing.
+// The follow API (docs/features.md §6): validation, limits, listing.
 
 func TestFollowAPIBadInput(t *testing.T) {
 	s := startPushiServer(t)

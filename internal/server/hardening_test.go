@@ -22,7 +22,7 @@ import (
 // Finding 3: the signed-in user's user_info is a presence identity too,
 // so presence_max_user_info_bytes applies to it on signin-derived
 // presence and on personal channels (which join followed presence
-// channels with it); signin itself stays accepted (protocol.md §11.1).
+// channels with it); signin itself stays accepted (docs/protocol.md §11.1).
 func TestSigninUserInfoIsBoundByThePresenceLimit(t *testing.T) {
 	s := startServer(t, nil)
 	const room = "presence-room"
@@ -238,4 +238,3 @@ func startServerWithApps(t *testing.T, appsJSON string) *testServer {
 	}
 	return startServer(t, map[string]string{"PUSHI_APPS_FILE": path})
 }
-

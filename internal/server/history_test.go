@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Reading history (pushi.md §7): REST paging, the user inbox, pushi:latest,
+// Reading history (docs/features.md §7): REST paging, the user inbox, pushi:latest,
 // retention, and bad input that must store nothing.
 
 // pageAll follows a REST history route's cursor (the last seq or mid) and
@@ -123,7 +123,7 @@ func TestHistoryInbox(t *testing.T) {
 	c.pingPong()
 }
 
-// pushi:latest (pushi.md §7.1): skip mode newest first, since mode oldest
+// pushi:latest (docs/features.md §7.1): skip mode newest first, since mode oldest
 // first, count capped at read_max; every refusal is pusher:error code null
 // on an open socket; the legacy pusher:latest gets pusher_internal:latest.
 func TestLatest(t *testing.T) {
@@ -179,7 +179,7 @@ func TestLatest(t *testing.T) {
 			t.Fatalf("pushi:latest %v: %s, want %s", tc.data, got, tc.want)
 		}
 	}
-	// Data may come as a JSON string (protocol.md §2).
+	// Data may come as a JSON string (docs/protocol.md §2).
 	c.sendText(`{"event":"pushi:latest","data":"{\"channel\":\"news-l\",\"count\":1}"}`)
 	if r := c.expectLatest("pushi_internal:latest", "news-l"); len(r.Events) != 1 || r.Events[0]["seq"] != float64(25) {
 		t.Fatalf("string data: %+v", r)
@@ -332,7 +332,7 @@ func TestRetention(t *testing.T) {
 	}
 }
 
-// On a cache channel the replay follows the cache frame (pushi.md §7.2).
+// On a cache channel the replay follows the cache frame (docs/features.md §7.2).
 func TestReplayAfterCacheFrame(t *testing.T) {
 	s := startPersistServer(t, nil)
 	for i := 0; i < 3; i++ {

@@ -14,7 +14,7 @@ import (
 	"github.com/pushi-io/pushi/internal/signature"
 )
 
-// HTTP API (protocol.md §14): success bodies, info, errors, delivery rules.
+// HTTP API (docs/protocol.md §14): success bodies, info, errors, delivery rules.
 
 // wantAPI sends a signed request and checks status and body (compared as
 // JSON, key order ignored).
@@ -356,7 +356,7 @@ func TestHTTPTerminateUnsignedAndUnknown(t *testing.T) {
 	c.expectClose(4009)
 }
 
-// Pusher SDKs send raw, unescaped queries (protocol.md §14.1): commas and
+// Pusher SDKs send raw, unescaped queries (docs/protocol.md §14.1): commas and
 // semicolons verbatim, signed as sent.
 func TestHTTPRawUnescapedQuery(t *testing.T) {
 	s := startServer(t, nil)

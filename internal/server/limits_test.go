@@ -11,7 +11,7 @@ import (
 	"github.com/gobwas/ws"
 )
 
-// Per-connection and per-channel limits (protocol.md §7) and the slow
+// Per-connection and per-channel limits (docs/protocol.md §7) and the slow
 // consumer rule (§4, §17.16).
 
 func TestMaxChannelsPerConnection(t *testing.T) {

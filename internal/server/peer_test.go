@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Peer channels (pushi.md §4) over real WebSocket connections.
+// Peer channels (docs/features.md §4) over real WebSocket connections.
 
 // appPeer has client events on and subscription counts off, so the frames
 // below are exactly the peer protocol's.

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// Persistence of HTTP triggers and client events (pushi.md §5) over real
+// Persistence of HTTP triggers and client events (docs/features.md §5) over real
 // WebSocket connections, checked against the REST history (§7.3).
 
 var (
@@ -458,7 +458,7 @@ func TestPersistedClientEvents(t *testing.T) {
 	}
 
 	// pushi:latest on the pair: an eligible socket reads it without holding
-	// it (pushi.md §7.1); a socket that is not eligible is refused.
+	// it (docs/features.md §7.1); a socket that is not eligible is refused.
 	carol.send("pusher:unsubscribe", map[string]any{"channel": pair})
 	carol.send("pushi:latest", map[string]any{"channel": pair})
 	if got := carol.expectLatest("pushi_internal:latest", pair); len(got.Events) != 1 || got.Events[0]["data"] != "yo" || got.Events[0]["user_id"] != "alice" {

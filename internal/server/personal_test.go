@@ -11,7 +11,7 @@ import (
 	"github.com/pushi-io/pushi/internal/store"
 )
 
-// Personal channels and live follow re-sync (pushi.md §3) over real
+// Personal channels and live follow re-sync (docs/features.md §3) over real
 // WebSocket connections; follows go through the signed REST API (§6).
 
 func personalSucceeded(channel, data string) string {

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Presence channels (protocol.md §7.3) and user authentication: signin,
+// Presence channels (docs/protocol.md §7.3) and user authentication: signin,
 // server-to-user, terminate, watchlist, user-auth timeout (§11–§12).
 
 func TestPresenceExactFrames(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"github.com/gobwas/ws/wsutil"
 )
 
-// Raw-frame tests of the connection lifecycle (protocol.md §1–§4).
+// Raw-frame tests of the connection lifecycle (docs/protocol.md §1–§4).
 
 var socketIDPattern = regexp.MustCompile(`^(0|[1-9][0-9]{0,18})\.(0|[1-9][0-9]{0,18})$`)
 
@@ -396,7 +396,7 @@ func TestBadInputThenOthersServed(t *testing.T) {
 	}
 }
 
-// Subscriptions (protocol.md §6–§7), cache channels (§10),
+// Subscriptions (docs/protocol.md §6–§7), cache channels (§10),
 // subscription_count (§13) and client events (§8).
 
 func TestSubscribePublicExact(t *testing.T) {

@@ -35,7 +35,7 @@ func (c *wsClient) expectReplayDone() replayDone {
 }
 
 // since and history replay stored records after subscription_succeeded,
-// oldest first, as ordinary persisted frames, then replay_done (pushi.md §7.2).
+// oldest first, as ordinary persisted frames, then replay_done (docs/features.md §7.2).
 func TestReplayOnSubscribe(t *testing.T) {
 	s := startServer(t, nil)
 	s.persistN(t, appBasic, "news", 5)

@@ -8,7 +8,7 @@ import (
 )
 
 // retain trims every app's stored events and inboxes to its caps
-// (pushi.md §5.5) every interval until ctx ends. Trimming in the
+// (docs/features.md §5.5) every interval until ctx ends. Trimming in the
 // background keeps it off the publish path; reads may exceed a cap by
 // what arrived since the last pass.
 func (s *Server) retain(ctx context.Context, interval time.Duration) {

@@ -35,7 +35,7 @@ type Server struct {
 	Node     *hub.Node
 	API      *api.API
 	Store    store.Store
-	Hooks    *webhook.Dispatcher // protocol webhooks (protocol.md §15)
+	Hooks    *webhook.Dispatcher // protocol webhooks (docs/protocol.md §15)
 	servers  []*http.Server
 	addrs    map[string]net.Addr // "api", "ws" → bound address
 	apiConns *httpConns          // PUSHI_MAX_HTTP_CONNECTIONS

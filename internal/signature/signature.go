@@ -1,5 +1,5 @@
 // Package signature verifies Pusher HTTP API request signatures
-// (protocol.md §14.1).
+// (docs/protocol.md §14.1).
 package signature
 
 import (
@@ -152,7 +152,7 @@ var (
 )
 
 // Verify checks a request against an app's key and valid secrets, in the
-// order of protocol.md §14.1 (after the app lookup).
+// order of docs/protocol.md §14.1 (after the app lookup).
 func Verify(r Request, key string, secrets []string, now time.Time) error {
 	params := ParseQuery(r.RawQuery)
 	if err := VerifyQuery(params, r.Method, r.Paths, key, secrets, now, len(r.Body) > 0); err != nil {

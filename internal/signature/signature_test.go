@@ -11,7 +11,7 @@ import (
 	"github.com/pushi-io/pushi/internal/protocol"
 )
 
-// Test vectors from protocol.md §16.
+// Test vectors from docs/protocol.md §16.
 const (
 	vecKey    = "278d425bdf160c739803"
 	vecSecret = "7ad3773142a6692b25b8"

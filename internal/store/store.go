@@ -22,7 +22,7 @@ var (
 	ErrInvalidCursor  = errors.New("store: invalid cursor")
 )
 
-// Event is one persisted record (pushi.md §5.2).
+// Event is one persisted record (docs/features.md §5.2).
 type Event struct {
 	MID       string    // UUIDv7, unique per record, time-ordered
 	AppID     string    //
@@ -49,7 +49,7 @@ type Trigger struct {
 	Time     time.Time
 }
 
-// Follow is user → channel (pushi.md §6).
+// Follow is user → channel (docs/features.md §6).
 type Follow struct {
 	AppID     string
 	UserID    string
@@ -83,7 +83,7 @@ type InboxQuery struct {
 	Limit     int
 }
 
-// Retention are one app's caps (pushi.md §5.5). A zero field is no cap,
+// Retention are one app's caps (docs/features.md §5.5). A zero field is no cap,
 // so a zero Retention trims nothing but inbox rows of vanished events.
 type Retention struct {
 	MaxEventsPerChannel int

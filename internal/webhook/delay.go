@@ -7,7 +7,7 @@ import (
 	"github.com/pushi-io/pushi/internal/apps"
 )
 
-// The delays of protocol.md §15: channel_vacated and member_removed wait
+// The delays of docs/protocol.md §15: channel_vacated and member_removed wait
 // Delay, and a channel_occupied (member_added) within it cancels both.
 //
 // They are owned by the intake goroutine alone, so they take no lock. A

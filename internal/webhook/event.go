@@ -5,7 +5,7 @@ import "encoding/json"
 // plainEvent is Event without its MarshalJSON.
 type plainEvent Event
 
-// MarshalJSON is the event as protocol.md §15 sends it: a client_event
+// MarshalJSON is the event as docs/protocol.md §15 sends it: a client_event
 // always has "data" (a client may send an empty string), and a
 // subscription_count event always has "subscription_count" (0 included).
 func (e Event) MarshalJSON() ([]byte, error) {

@@ -67,7 +67,7 @@ func (d *Dispatcher) intake() {
 	}
 }
 
-// take applies protocol.md §15's delay rules to one event.
+// take applies docs/protocol.md §15's delay rules to one event.
 func (d *Dispatcher) take(h handoff) {
 	switch h.ev.Name {
 	case "channel_vacated", "member_removed":

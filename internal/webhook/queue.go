@@ -132,7 +132,7 @@ func (q *fifo[T]) filter(keep func(T) bool) {
 	q.items, q.head = q.items[:n], 0
 }
 
-// accepts reports whether endpoint w takes ev (protocol.md §15: its
+// accepts reports whether endpoint w takes ev (docs/protocol.md §15: its
 // event_types, then its channel filter).
 func accepts(w *apps.Webhook, ev *Event) bool {
 	if len(w.EventTypes) > 0 {

@@ -146,7 +146,7 @@ func backoff(first, maxWait time.Duration, attempts int) time.Duration {
 	return time.Duration(float64(w) * (0.8 + 0.4*rand.Float64()))
 }
 
-// signingSecret is the oldest still-valid secret (protocol.md §15): the
+// signingSecret is the oldest still-valid secret (docs/protocol.md §15): the
 // previous one during a rotation's grace period.
 func signingSecret(app *apps.App, now time.Time) string {
 	if app.PreviousSecret != "" && now.Before(app.PreviousValidUntil) {
@@ -199,7 +199,7 @@ func (d *Dispatcher) post(app *apps.App, w *apps.Webhook, dl *delivery) error {
 		req.Header.Set(k, v)
 	}
 	// Set after the extras, so configured headers can never replace them
-	// (config validation refuses them too; protocol.md §15).
+	// (config validation refuses them too; docs/protocol.md §15).
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Pusher-Key", app.Key)
 	req.Header.Set("X-Pusher-Signature", Sign(signingSecret(app, d.opts.Now()), dl.body))

@@ -1,4 +1,4 @@
-// Package webhook delivers protocol webhooks (protocol.md §15) to the
+// Package webhook delivers protocol webhooks (docs/protocol.md §15) to the
 // endpoints each app configures: filtered per endpoint, optionally
 // batched, signed with the app's secret, retried with backoff, and
 // bounded per app so a dead endpoint cannot grow memory without limit.
@@ -53,7 +53,7 @@ type Options struct {
 	RetryFirst, RetryMax, RetryFor time.Duration // backoff start, cap, give-up age
 }
 
-// DefaultOptions are protocol.md §15's values, and pushi's own bounds,
+// DefaultOptions are docs/protocol.md §15's values, and pushi's own bounds,
 // measured on 2 cores (issue 10):
 //   - Handoff 65 536: about 112 B per event, 7 MB when full. It absorbed
 //     50 sockets × 1 000 channels dropped at once with nothing lost (16 384

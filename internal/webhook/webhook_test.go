@@ -199,7 +199,7 @@ func TestBodyHeadersAndSignatureTheSDKAccepts(t *testing.T) {
 	}
 }
 
-// TestSpecVector reproduces protocol.md §16's webhook row byte for byte.
+// TestSpecVector reproduces docs/protocol.md §16's webhook row byte for byte.
 func TestSpecVector(t *testing.T) {
 	e := newEndpoint(t)
 	a := testApp(apps.Webhook{URL: e.srv.URL})

@@ -17,7 +17,7 @@ import (
 	"time"
 )
 
-// Credentials of the protocol.md §16 test vectors.
+// Credentials of the docs/protocol.md §16 test vectors.
 const (
 	vecAppID  = "3"
 	vecKey    = "278d425bdf160c739803"

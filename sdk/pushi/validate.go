@@ -22,7 +22,7 @@ const (
 
 var (
 	channelAlphabet = regexp.MustCompile(`^[A-Za-z0-9_\-=@,.;]+$`)
-	// peer- names join two user ids with ':' and '&' (pushi.md §4).
+	// peer- names join two user ids with ':' and '&' (docs/features.md §4).
 	peerAlphabet = regexp.MustCompile(`^[A-Za-z0-9_\-=@,.;:&]+$`)
 	socketIDRe   = regexp.MustCompile(`^\d+\.\d+$`)
 )

@@ -93,7 +93,7 @@ func Run(t *testing.T, newStore func(t *testing.T) presence.Store) {
 		}
 	})
 	t.Run("peer connections", func(t *testing.T) {
-		// pushi.md §4: a user is peer-enabled while at least one of its
+		// docs/features.md §4: a user is peer-enabled while at least one of its
 		// connections in the channel opted in.
 		s := newStore(t)
 		peer := func(id string) presence.Member { m := member(id); m.Peer = true; return m }

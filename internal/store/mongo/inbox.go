@@ -63,7 +63,7 @@ func (s *Store) unwrite(mids []string) {
 }
 
 // sweepInbox completes the inbox rows of records a crash left at
-// inbox_done=false (pushi.md §5.4). Each record lists its recipients, so
+// inbox_done=false (docs/features.md §5.4). Each record lists its recipients, so
 // the rows written are exactly the ones the crash lost.
 func (s *Store) sweepInbox(ctx context.Context) error {
 	const page = 500

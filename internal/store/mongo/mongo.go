@@ -2,7 +2,7 @@
 // database. It needs no multi-document transaction: seqs come from one
 // atomic $inc upsert per channel and group, the unique (app_id, channel,
 // seq) index refuses a seq stored twice, records are written before their
-// inbox rows and carry inbox_done=false until the rows are in (pushi.md
+// inbox rows and carry inbox_done=false until the rows are in (docs/features.md
 // §5.4), and unique indexes arbitrate every other race (app key and name,
 // follows and the follow limit, meta). Each Store commits through one
 // goroutine, so then-callbacks run in seq order per channel for the
