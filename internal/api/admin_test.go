@@ -26,9 +26,9 @@ import (
 
 	"github.com/pushi-io/pushi/internal/apps"
 	"github.com/pushi-io/pushi/internal/hub"
-	"github.com/pushi-io/pushi/internal/presence"
 	"github.com/pushi-io/pushi/internal/protocol"
 	"github.com/pushi-io/pushi/internal/signature"
+	"github.com/pushi-io/pushi/internal/state"
 	"github.com/pushi-io/pushi/internal/store"
 	"github.com/pushi-io/pushi/internal/store/sqlite"
 )
@@ -75,7 +75,7 @@ func newAdminEnv(t *testing.T, token string, wrap func(store.Store) store.Store)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	opts := hub.DefaultOptions()
 	opts.Logger = log
-	node, err := hub.NewNode(opts, reg, presence.NewMemory(), nil)
+	node, err := hub.NewNode(opts, reg, state.NewMemory(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,13 +112,13 @@ func (a *API) channelUsers(w http.ResponseWriter, r *http.Request, app *apps.App
 		writeError(w, http.StatusBadRequest, "Users are only available on presence channels")
 		return
 	}
-	members, err := a.node.State().Members(r.Context(), app.ID, ch.Name)
+	snap, err := a.node.State().Members(r.Context(), app.ID, ch.Name)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "Channel state unavailable")
 		return
 	}
-	users := make([]map[string]string, len(members))
-	for i, m := range members {
+	users := make([]map[string]string, len(snap.Members))
+	for i, m := range snap.Members {
 		users[i] = map[string]string{"id": m.UserID}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"users": users})

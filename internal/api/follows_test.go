@@ -17,9 +17,9 @@ import (
 
 	"github.com/pushi-io/pushi/internal/apps"
 	"github.com/pushi-io/pushi/internal/hub"
-	"github.com/pushi-io/pushi/internal/presence"
 	"github.com/pushi-io/pushi/internal/protocol"
 	"github.com/pushi-io/pushi/internal/signature"
+	"github.com/pushi-io/pushi/internal/state"
 	"github.com/pushi-io/pushi/internal/store"
 )
 
@@ -124,7 +124,7 @@ func followServer(t *testing.T, st store.Store) string {
 	opts := hub.DefaultOptions()
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	opts.Store = st
-	node, err := hub.NewNode(opts, reg, presence.NewMemory(), nil)
+	node, err := hub.NewNode(opts, reg, state.NewMemory(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,9 +21,9 @@ import (
 
 	"github.com/pushi-io/pushi/internal/apps"
 	"github.com/pushi-io/pushi/internal/hub"
-	"github.com/pushi-io/pushi/internal/presence"
 	"github.com/pushi-io/pushi/internal/protocol"
 	"github.com/pushi-io/pushi/internal/signature"
+	"github.com/pushi-io/pushi/internal/state"
 	"github.com/pushi-io/pushi/internal/store"
 	"github.com/pushi-io/pushi/internal/store/sqlite"
 )
@@ -72,7 +72,7 @@ func newFuzzEnv(f testing.TB) *fuzzEnv {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	opts := hub.DefaultOptions()
 	opts.Logger, opts.Store = log, st
-	node, err := hub.NewNode(opts, reg, presence.NewMemory(), nil)
+	node, err := hub.NewNode(opts, reg, state.NewMemory(), nil)
 	if err != nil {
 		f.Fatal(err)
 	}

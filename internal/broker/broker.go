@@ -1,59 +1,80 @@
 // Package broker moves messages between the nodes of a cluster. Every node
 // publishes through it and delivers what it receives to its local
 // connections, so a single node and a cluster run the same code.
+//
+// Two kinds of traffic cross it, kept apart so a cluster broker can route
+// each its own way: Publications, the hot path (one per channel event,
+// wanted only by nodes with local subscribers of the channel), and
+// Controls, a handful of typed instructions about users and sockets.
 package broker
 
 import "context"
 
-// Kind says what a message asks the receiving nodes to do.
-type Kind uint8
-
-const (
-	// ChannelEvent: deliver Payload to the local subscribers of Channel,
-	// except the connection whose socket id is Exclude.
-	ChannelEvent Kind = iota + 1
-	// TerminateUser: close every local connection signed in as UserID.
-	TerminateUser
-	// UserPresence: UserID went online (Online) or offline; tell the local
-	// connections watching that user.
-	UserPresence
-	// FollowChanged: UserID started (Added) or stopped following channel
-	// Follow; the local connections holding Channel (personal-<UserID>)
-	// join or leave it (docs/features.md §3 live re-sync).
-	FollowChanged
-	// PeerSync: the peer-enabled users of presence channel Channel changed;
-	// its local peer-enabled members re-derive their peer channels from the
-	// state store (docs/features.md §4).
-	PeerSync
-)
-
-// Message is one cross-node message. Payload is the encoded JSON frame;
-// each node adds the WebSocket header once and shares the bytes.
-type Message struct {
-	Kind    Kind
+// Publication is one channel event. Payload is the encoded JSON frame;
+// each node adds the WebSocket header once and shares the bytes among its
+// subscribers.
+type Publication struct {
 	App     string
 	Channel string
-	UserID  string
-	Online  bool
-	Exclude string
+	Exclude string // socket id that does not receive it ("" = none)
 	Payload []byte
-	Follow  string // FollowChanged: the followed channel
-	Added   bool   // FollowChanged: follow created (else removed)
+	// MemberVersion is set on presence member events (member_added,
+	// member_removed): the state's version of the change, so a subscriber
+	// that read a member snapshot drops the events already in it.
+	MemberVersion uint64
 }
 
-// Handler receives every message published by any node, this one included.
-type Handler func(*Message)
+// Control is an instruction to every node about users or sockets, not a
+// channel event. The types below are the complete set.
+type Control interface{ control() }
 
-// Broker publishes messages to every node.
+// TerminateUser closes every local connection signed in as UserID.
+type TerminateUser struct{ App, UserID string }
+
+// UserPresence tells local watchers that UserID went online or offline
+// (the watchlist).
+type UserPresence struct {
+	App, UserID string
+	Online      bool
+}
+
+// FollowChanged: UserID started (Added) or stopped following Channel; the
+// local connections holding personal-<UserID> join or leave it
+// (docs/features.md §3).
+type FollowChanged struct {
+	App, UserID, Channel string
+	Added                bool
+}
+
+// PeerSync: the peer-enabled users of presence channel Channel changed;
+// its local peer-enabled members re-derive their peer channels from the
+// cluster state (docs/features.md §4).
+type PeerSync struct{ App, Channel string }
+
+func (TerminateUser) control() {}
+func (UserPresence) control()  {}
+func (FollowChanged) control() {}
+func (PeerSync) control()      {}
+
+// Handler receives what any node published, this one included.
+type Handler interface {
+	Deliver(*Publication)
+	Control(Control)
+}
+
+// Broker publishes to every node.
 type Broker interface {
-	Publish(ctx context.Context, m *Message) error
+	Publish(ctx context.Context, p *Publication) error
+	Send(ctx context.Context, c Control) error
 	// Subscribe and Unsubscribe tell the broker which channels have local
 	// subscribers, so a cluster broker only receives what the node needs.
+	// Subscribe returns once publications of the channel will be
+	// delivered, so a subscriber that reads state after it misses nothing.
 	Subscribe(app, channel string) error
 	Unsubscribe(app, channel string) error
 }
 
-// Memory is the single-node broker: Publish calls the handler directly.
+// Memory is the single-node broker: it calls the handler directly.
 type Memory struct{ handler Handler }
 
 var _ Broker = (*Memory)(nil)
@@ -61,8 +82,13 @@ var _ Broker = (*Memory)(nil)
 // NewMemory returns a broker that delivers to h synchronously.
 func NewMemory(h Handler) *Memory { return &Memory{handler: h} }
 
-func (b *Memory) Publish(_ context.Context, m *Message) error {
-	b.handler(m)
+func (b *Memory) Publish(_ context.Context, p *Publication) error {
+	b.handler.Deliver(p)
+	return nil
+}
+
+func (b *Memory) Send(_ context.Context, c Control) error {
+	b.handler.Control(c)
 	return nil
 }
 

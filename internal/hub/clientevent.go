@@ -8,7 +8,6 @@ import (
 	"github.com/pushi-io/pushi/internal/apps"
 	"github.com/pushi-io/pushi/internal/broker"
 	"github.com/pushi-io/pushi/internal/protocol"
-	"github.com/pushi-io/pushi/internal/webhook"
 )
 
 // clientEvent forwards a client-* event to the channel's other subscribers
@@ -75,7 +74,7 @@ func (n *Node) clientEvent(c *Conn, f *protocol.Frame) {
 		n.clientEventHook(app, c, cs, f.Event, data)
 		return
 	}
-	if err := n.broker.Publish(context.Background(), &broker.Message{Kind: broker.ChannelEvent, App: app.ID, Channel: ch.Name, Exclude: c.socketID, Payload: protocol.EncodeEvent(&ev)}); err != nil {
+	if err := n.broker.Publish(context.Background(), &broker.Publication{App: app.ID, Channel: ch.Name, Exclude: c.socketID, Payload: protocol.EncodeEvent(&ev)}); err != nil {
 		n.log.Error("client event publish failed", "app", app.ID, "err", err)
 		return
 	}
@@ -85,7 +84,7 @@ func (n *Node) clientEvent(c *Conn, f *protocol.Frame) {
 // clientEventHook raises client_event for an accepted client event; the
 // user_id is there on presence and peer channels only (docs/protocol.md §15).
 func (n *Node) clientEventHook(app *apps.App, c *Conn, cs *chanSub, event, data string) {
-	ev := webhook.Event{Name: "client_event", Channel: cs.ch.Name, Event: event, Data: data, SocketID: c.socketID}
+	ev := WebhookEvent{Name: "client_event", Channel: cs.ch.Name, Event: event, Data: data, SocketID: c.socketID}
 	if cs.member != nil {
 		ev.UserID = cs.member.userID
 	}

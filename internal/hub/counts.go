@@ -9,7 +9,6 @@ import (
 	"github.com/pushi-io/pushi/internal/apps"
 	"github.com/pushi-io/pushi/internal/broker"
 	"github.com/pushi-io/pushi/internal/protocol"
-	"github.com/pushi-io/pushi/internal/webhook"
 )
 
 // Above this many subscribers, subscription_count frames are coalesced to
@@ -88,11 +87,11 @@ func (t *countThrottle) flush(app *apps.App, channel string) {
 
 func (n *Node) publishCount(app, channel string, count int) {
 	if a := n.apps.ByID(app); a != nil {
-		n.hook(a, webhook.Event{Name: "subscription_count", Channel: channel, SubscriptionCount: &count})
+		n.hook(a, WebhookEvent{Name: "subscription_count", Channel: channel, SubscriptionCount: &count})
 	}
 	data := `{"subscription_count":` + strconv.Itoa(count) + `}`
 	payload := protocol.EncodeEvent(&protocol.Event{Name: "pusher_internal:subscription_count", Channel: channel, Data: data})
-	if err := n.broker.Publish(context.Background(), &broker.Message{Kind: broker.ChannelEvent, App: app, Channel: channel, Payload: payload}); err != nil {
+	if err := n.broker.Publish(context.Background(), &broker.Publication{App: app, Channel: channel, Payload: payload}); err != nil {
 		n.log.Error("subscription count publish failed", "app", app, "err", err)
 	}
 }

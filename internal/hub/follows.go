@@ -5,7 +5,6 @@ import (
 
 	"github.com/pushi-io/pushi/internal/apps"
 	"github.com/pushi-io/pushi/internal/broker"
-	"github.com/pushi-io/pushi/internal/protocol"
 	"github.com/pushi-io/pushi/internal/store"
 )
 
@@ -17,6 +16,5 @@ func (n *Node) Store() store.Store { return n.opts.Store }
 // personal-<userID> join or leave the channel (docs/features.md §3). Announcing an
 // unchanged follow is harmless, so callers may announce on every request.
 func (n *Node) FollowChanged(ctx context.Context, app *apps.App, userID, channel string, added bool) error {
-	return n.broker.Publish(ctx, &broker.Message{Kind: broker.FollowChanged, App: app.ID,
-		Channel: protocol.PersonalPrefix + userID, UserID: userID, Follow: channel, Added: added})
+	return n.broker.Send(ctx, broker.FollowChanged{App: app.ID, UserID: userID, Channel: channel, Added: added})
 }

@@ -1,21 +1,19 @@
 // Package hub is the hot path: WebSocket connections, their outgoing queues
 // and writers, and the sharded channel → subscriber index that broadcasts
-// walk. It also runs the Pusher protocol on each connection.
+// walk. It also runs the Pusher protocol on each connection, and pushi's
+// extensions of it through the hook points in ext.go.
 //
-// Lock order (outer to inner; never take an outer lock while holding an
-// inner one, and never do I/O under any of them):
-//
-//	Conn.mu → Hub shard.mu → Hub.usersMu → Conn.wmu
-//
-// Conn.wmu (the outgoing queue) is a leaf: enqueueing never blocks on I/O.
-// presence.Memory's locks are leaves too and are only taken outside Hub locks,
-// except for the presence member list read inside Hub.Add's callback.
+// The lock order, with every lock of the process, is in
+// docs/architecture.md ("Lock order"); lockcheck.go enforces its one hard
+// rule in tests: no shared lock is held across a call to the cluster
+// state, the broker, the durable store or webhooks.
 package hub
 
 import (
-	"hash/maphash"
 	"sync"
 	"sync/atomic"
+
+	"github.com/pushi-io/pushi/internal/shard"
 )
 
 const hubShards = 64
@@ -23,7 +21,7 @@ const hubShards = 64
 // Hub indexes local subscriptions by (app, channel), sharded so publishers
 // on different channels do not contend.
 type Hub struct {
-	seed   maphash.Seed
+	pick   shard.Picker
 	shards [hubShards]hubShard
 
 	usersMu  sync.RWMutex
@@ -48,13 +46,17 @@ type subscribers struct{ list []*Subscription }
 type Subscription struct {
 	conn     *Conn
 	socketID string
-	idx      int                        // position in subscribers.list, for O(1) removal
-	hold     atomic.Pointer[replayHold] // non-nil only while a history replay is read (replay.go)
+	idx      int                  // position in subscribers.list, for O(1) removal
+	hold     atomic.Pointer[hold] // non-nil from Add until the subscribe's answer is out (hold.go)
+	// members is the version of the member snapshot the subscription was
+	// answered with: member events up to it are in the snapshot, also
+	// when they arrive after the answer (a slow publisher).
+	members atomic.Uint64
 }
 
 // NewHub returns an empty hub.
 func NewHub() *Hub {
-	h := &Hub{seed: maphash.MakeSeed(), users: map[userKey]map[*Conn]struct{}{}, watchers: map[userKey]map[*Conn]struct{}{}}
+	h := &Hub{pick: shard.NewPicker(), users: map[userKey]map[*Conn]struct{}{}, watchers: map[userKey]map[*Conn]struct{}{}}
 	for i := range h.shards {
 		h.shards[i].channels = map[chanKey]*subscribers{}
 	}
@@ -62,23 +64,25 @@ func NewHub() *Hub {
 }
 
 func (h *Hub) shard(app, channel string) *hubShard {
-	var m maphash.Hash
-	m.SetSeed(h.seed)
-	m.WriteString(app)
-	m.WriteByte(0)
-	m.WriteString(channel)
-	return &h.shards[m.Sum64()%hubShards]
+	return &h.shards[h.pick.Of(app, channel, hubShards)]
 }
 
-// Add registers s and, under the same lock, runs then (which queues
-// subscription_succeeded): no broadcast can slip between the two, so the
-// socket receives exactly the events published after its success frame.
-// first reports that s is the channel's first local subscriber.
-func (h *Hub) Add(app, channel string, s *Subscription, then func()) (first bool) {
+// The shard lock is taken through these four, which tell lockcheck.go
+// when it is held; with the check off that is one atomic load.
+func (sh *hubShard) lock()    { sh.mu.Lock(); lockTaken() }
+func (sh *hubShard) unlock()  { lockReleased(); sh.mu.Unlock() }
+func (sh *hubShard) rlock()   { sh.mu.RLock(); lockTaken() }
+func (sh *hubShard) runlock() { lockReleased(); sh.mu.RUnlock() }
+
+// Add registers s. A subscription that must not miss or double anything
+// around its answer carries a hold (hold.go), set before Add: broadcasts
+// from this instant are kept until the answer is queued. first reports
+// that s is the channel's first local subscriber.
+func (h *Hub) Add(app, channel string, s *Subscription) (first bool) {
 	sh := h.shard(app, channel)
 	k := chanKey{app, channel}
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
+	sh.lock()
+	defer sh.unlock()
 	subs := sh.channels[k]
 	if subs == nil {
 		subs = &subscribers{}
@@ -87,9 +91,6 @@ func (h *Hub) Add(app, channel string, s *Subscription, then func()) (first bool
 	}
 	s.idx = len(subs.list)
 	subs.list = append(subs.list, s)
-	if then != nil {
-		then()
-	}
 	return first
 }
 
@@ -97,8 +98,8 @@ func (h *Hub) Add(app, channel string, s *Subscription, then func()) (first bool
 func (h *Hub) Remove(app, channel string, s *Subscription) (last bool) {
 	sh := h.shard(app, channel)
 	k := chanKey{app, channel}
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
+	sh.lock()
+	defer sh.unlock()
 	subs := sh.channels[k]
 	if subs == nil || s.idx >= len(subs.list) || subs.list[s.idx] != s {
 		return false
@@ -118,11 +119,13 @@ func (h *Hub) Remove(app, channel string, s *Subscription) (last bool) {
 
 // Broadcast queues frame (a complete WebSocket frame) on every local
 // subscriber of the channel except the socket exclude, and returns how many
-// it reached. The same bytes go to every recipient.
-func (h *Hub) Broadcast(app, channel string, frame []byte, exclude string) int {
+// it reached. The same bytes go to every recipient. version is the
+// state's version of a presence member event, 0 for anything else: a
+// subscriber whose member snapshot already holds the change drops it.
+func (h *Hub) Broadcast(app, channel string, frame []byte, exclude string, version uint64) int {
 	sh := h.shard(app, channel)
-	sh.mu.RLock()
-	defer sh.mu.RUnlock()
+	sh.rlock()
+	defer sh.runlock()
 	subs := sh.channels[chanKey{app, channel}]
 	if subs == nil {
 		return 0
@@ -132,8 +135,11 @@ func (h *Hub) Broadcast(app, channel string, frame []byte, exclude string) int {
 		if exclude != "" && s.socketID == exclude {
 			continue
 		}
+		if version != 0 && version <= s.members.Load() {
+			continue // already in the member list this socket was given
+		}
 		if h := s.hold.Load(); h != nil {
-			h.offer(frame)
+			h.offer(frame, version)
 		} else {
 			s.conn.send(frame)
 		}
@@ -145,8 +151,8 @@ func (h *Hub) Broadcast(app, channel string, frame []byte, exclude string) int {
 // LocalCount returns the number of local subscribers of a channel.
 func (h *Hub) LocalCount(app, channel string) int {
 	sh := h.shard(app, channel)
-	sh.mu.RLock()
-	defer sh.mu.RUnlock()
+	sh.rlock()
+	defer sh.runlock()
 	if subs := sh.channels[chanKey{app, channel}]; subs != nil {
 		return len(subs.list)
 	}
@@ -175,7 +181,8 @@ func removeIndex(m map[userKey]map[*Conn]struct{}, k userKey, c *Conn) {
 // replacing any previous watchlist.
 func (h *Hub) SetUser(app, user string, c *Conn, oldWatchlist, watchlist []string) {
 	h.usersMu.Lock()
-	defer h.usersMu.Unlock()
+	lockTaken()
+	defer func() { lockReleased(); h.usersMu.Unlock() }()
 	addIndex(h.users, userKey{app, user}, c)
 	for _, w := range oldWatchlist {
 		removeIndex(h.watchers, userKey{app, w}, c)
@@ -188,7 +195,8 @@ func (h *Hub) SetUser(app, user string, c *Conn, oldWatchlist, watchlist []strin
 // RemoveUser drops c from the user and watcher indexes.
 func (h *Hub) RemoveUser(app, user string, c *Conn, watchlist []string) {
 	h.usersMu.Lock()
-	defer h.usersMu.Unlock()
+	lockTaken()
+	defer func() { lockReleased(); h.usersMu.Unlock() }()
 	removeIndex(h.users, userKey{app, user}, c)
 	for _, w := range watchlist {
 		removeIndex(h.watchers, userKey{app, w}, c)
@@ -207,7 +215,8 @@ func (h *Hub) Watchers(app, user string) []*Conn {
 
 func (h *Hub) snapshot(m map[userKey]map[*Conn]struct{}, k userKey) []*Conn {
 	h.usersMu.RLock()
-	defer h.usersMu.RUnlock()
+	lockTaken()
+	defer func() { lockReleased(); h.usersMu.RUnlock() }()
 	set := m[k]
 	out := make([]*Conn, 0, len(set))
 	for c := range set {

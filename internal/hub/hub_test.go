@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/pushi-io/pushi/internal/apps"
-	"github.com/pushi-io/pushi/internal/presence"
 	"github.com/pushi-io/pushi/internal/protocol"
+	"github.com/pushi-io/pushi/internal/state"
 	"github.com/pushi-io/pushi/internal/store"
 	"github.com/pushi-io/pushi/internal/store/sqlite"
 )
@@ -47,7 +47,7 @@ func newTestNode(t testing.TB, st store.Store, configure func(*apps.App)) (*Node
 	opts.QueueBudget = 64 << 20
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	opts.Store = st
-	n, err := NewNode(opts, reg, presence.NewMemory(), nil)
+	n, err := NewNode(opts, reg, state.NewMemory(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,13 +73,13 @@ func TestHubAddRemoveBroadcast(t *testing.T) {
 	c2, _ := pipeConn(t, n, app)
 	s1 := &Subscription{conn: c1, socketID: c1.socketID}
 	s2 := &Subscription{conn: c2, socketID: c2.socketID}
-	if !h.Add(app.ID, "ch", s1, nil) {
+	if !h.Add(app.ID, "ch", s1) {
 		t.Fatal("first Add should report the first subscriber")
 	}
-	if h.Add(app.ID, "ch", s2, nil) {
+	if h.Add(app.ID, "ch", s2) {
 		t.Fatal("second Add reported first")
 	}
-	if got := h.Broadcast(app.ID, "ch", TextFrame([]byte(`{}`)), c1.socketID); got != 1 {
+	if got := h.Broadcast(app.ID, "ch", TextFrame([]byte(`{}`)), c1.socketID, 0); got != 1 {
 		t.Fatalf("broadcast with exclusion reached %d", got)
 	}
 	if h.Remove(app.ID, "ch", s1) {
@@ -197,7 +197,7 @@ func benchBroadcast(b *testing.B, subscribers int) {
 	n, app := testNode(b)
 	for i := 0; i < subscribers; i++ {
 		c := discardingConn(b, n, app)
-		n.hub.Add(app.ID, "bench", &Subscription{conn: c, socketID: c.socketID}, nil)
+		n.hub.Add(app.ID, "bench", &Subscription{conn: c, socketID: c.socketID})
 	}
 	data := string(make([]byte, 100))
 	ch := protocol.Channel{Name: "bench"}

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/pushi-io/pushi/internal/apps"
-	"github.com/pushi-io/pushi/internal/presence"
 	"github.com/pushi-io/pushi/internal/protocol"
+	"github.com/pushi-io/pushi/internal/state"
 	"github.com/pushi-io/pushi/internal/store"
 )
 
@@ -126,7 +126,7 @@ func TestPeerPairsConverge(t *testing.T) {
 
 	members, _ := n.state.Members(context.Background(), app.ID, ch)
 	peerUsers := map[string]bool{}
-	for _, m := range members {
+	for _, m := range members.Members {
 		if m.PeerConns > 0 {
 			peerUsers[m.UserID] = true
 		}
@@ -274,7 +274,7 @@ func TestPersonalAuthVector(t *testing.T) {
 	}
 	opts := DefaultOptions()
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := NewNode(opts, reg, presence.NewMemory(), nil)
+	n, err := NewNode(opts, reg, state.NewMemory(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,9 +10,9 @@ import (
 
 	"github.com/pushi-io/pushi/internal/apps"
 	"github.com/pushi-io/pushi/internal/broker"
-	"github.com/pushi-io/pushi/internal/presence"
 	"github.com/pushi-io/pushi/internal/protocol"
 	"github.com/pushi-io/pushi/internal/ratelimit"
+	"github.com/pushi-io/pushi/internal/state"
 	"github.com/pushi-io/pushi/internal/store"
 )
 
@@ -60,7 +60,7 @@ type Node struct {
 	opts    Options
 	log     *slog.Logger
 	apps    apps.Registry
-	state   presence.Store
+	state   state.State
 	broker  broker.Broker
 	hub     *Hub
 	ids     *protocol.SocketIDs
@@ -78,6 +78,8 @@ type Node struct {
 
 	counts    countThrottle
 	misses    cacheMisses // cache_miss webhook deduplication
+	repairs   repairs     // cluster-state changes to retry (repair.go)
+	ext       pushi       // pushi's extensions, at the hook points in ext.go
 	metrics   Metrics
 	closeOnce sync.Once // Close may be called again (Shutdown twice)
 }
@@ -94,20 +96,23 @@ type Metrics struct {
 	rateLimited    atomic.Uint64
 	persisted      atomic.Uint64
 	storeErrors    atomic.Uint64
-	closed         closeCounts  // by close code (collector.go)
-	fanout         durationHist // one Broadcast per event, not per recipient
+	closed         closeCounts   // by close code (metrics.go)
+	stateErrors    atomic.Uint64 // cluster-state calls that failed
+	fanout         durationHist  // one Broadcast per event, not per recipient
 }
 
 // NewBroker builds the node's broker around the node's delivery handler.
 type NewBroker func(broker.Handler) (broker.Broker, error)
 
 // NewNode wires a node. newBroker defaults to the in-memory broker.
-func NewNode(opts Options, registry apps.Registry, state presence.Store, newBroker NewBroker) (*Node, error) {
+func NewNode(opts Options, registry apps.Registry, st state.State, newBroker NewBroker) (*Node, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	n := &Node{opts: opts, log: opts.Logger, apps: registry, state: state, hub: NewHub(), ids: protocol.NewSocketIDs()}
+	n := &Node{opts: opts, log: opts.Logger, apps: registry, state: st, hub: NewHub(), ids: protocol.NewSocketIDs()}
 	n.counts.init(n)
+	n.repairs.init(n)
+	n.ext = pushi{n}
 	p, err := newPoller()
 	if err != nil {
 		return nil, err
@@ -117,7 +122,7 @@ func NewNode(opts Options, registry apps.Registry, state presence.Store, newBrok
 	if newBroker == nil {
 		newBroker = func(h broker.Handler) (broker.Broker, error) { return broker.NewMemory(h), nil }
 	}
-	b, err := newBroker(n.deliver)
+	b, err := newBroker(handler{n})
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +131,7 @@ func NewNode(opts Options, registry apps.Registry, state presence.Store, newBrok
 }
 
 // State exposes the cluster-wide state for read-only API queries.
-func (n *Node) State() presence.Store { return n.state }
+func (n *Node) State() state.State { return n.state }
 
 // Connections returns the number of open local connections.
 func (n *Node) Connections() int64 { return n.connCount.Load() }
@@ -137,30 +142,36 @@ func (n *Node) SetDraining(v bool) { n.draining.Store(v) }
 // Draining reports whether the node refuses new connections.
 func (n *Node) Draining() bool { return n.draining.Load() }
 
-// deliver handles a message from the broker (this node's or another's).
-func (n *Node) deliver(m *broker.Message) {
-	switch m.Kind {
-	case broker.ChannelEvent:
-		start := time.Now()
-		n.hub.Broadcast(m.App, m.Channel, TextFrame(m.Payload), m.Exclude)
-		n.metrics.fanout.observe(time.Since(start))
+// handler is the node as the broker's Handler: what any node published
+// (this one included) is delivered here.
+type handler struct{ n *Node }
+
+func (h handler) Deliver(p *broker.Publication) {
+	start := time.Now()
+	h.n.hub.Broadcast(p.App, p.Channel, TextFrame(p.Payload), p.Exclude, p.MemberVersion)
+	h.n.metrics.fanout.observe(time.Since(start))
+}
+
+func (h handler) Control(c broker.Control) {
+	n := h.n
+	switch c := c.(type) {
 	case broker.TerminateUser:
-		for _, c := range n.hub.UserConns(m.App, m.UserID) {
-			c.closeWith(protocol.CodeUnauthorized, "Connection terminated by the server")
+		for _, conn := range n.hub.UserConns(c.App, c.UserID) {
+			conn.closeWith(protocol.CodeUnauthorized, "Connection terminated by the server")
 		}
 	case broker.UserPresence:
 		name := "offline"
-		if m.Online {
+		if c.Online {
 			name = "online"
 		}
-		frame := TextFrame(watchlistFrame([]watchEvent{{Name: name, UserIDs: []string{m.UserID}}}))
-		for _, c := range n.hub.Watchers(m.App, m.UserID) {
-			c.send(frame)
+		frame := TextFrame(watchlistFrame([]watchEvent{{Name: name, UserIDs: []string{c.UserID}}}))
+		for _, conn := range n.hub.Watchers(c.App, c.UserID) {
+			conn.send(frame)
 		}
 	case broker.FollowChanged:
-		n.followChanged(m.App, m.Channel, m.Follow, m.Added)
+		n.ext.followChanged(c)
 	case broker.PeerSync:
-		n.syncPeers(m.App, m.Channel)
+		n.ext.syncPeers(c.App, c.Channel)
 	}
 }
 
@@ -177,19 +188,19 @@ func (n *Node) publish(ctx context.Context, app *apps.App, ch protocol.Channel, 
 	payload := protocol.EncodeEvent(ev)
 	if ch.Cache && cache {
 		ttl := time.Duration(app.CacheTTLS) * time.Second
-		if err := n.state.SetCache(ctx, app.ID, ch.Name, presence.CachedEvent{Event: ev.Name, Data: ev.Data, Expires: time.Now().Add(ttl)}); err != nil {
+		if err := n.state.SetCache(ctx, app.ID, ch.Name, state.CachedEvent{Event: ev.Name, Data: ev.Data, Expires: time.Now().Add(ttl)}); err != nil {
 			return err
 		}
 		if len(app.Webhooks) > 0 {
 			n.misses.cached(chanKey{app.ID, ch.Name})
 		}
 	}
-	return n.broker.Publish(ctx, &broker.Message{Kind: broker.ChannelEvent, App: app.ID, Channel: ch.Name, Exclude: exclude, Payload: payload})
+	return n.broker.Publish(ctx, &broker.Publication{App: app.ID, Channel: ch.Name, Exclude: exclude, Payload: payload})
 }
 
 // TerminateUser closes every connection signed in as user, cluster-wide.
 func (n *Node) TerminateUser(ctx context.Context, app *apps.App, user string) error {
-	return n.broker.Publish(ctx, &broker.Message{Kind: broker.TerminateUser, App: app.ID, UserID: user})
+	return n.broker.Send(ctx, broker.TerminateUser{App: app.ID, UserID: user})
 }
 
 func (n *Node) appCounter(appID string) *atomic.Int64 {

@@ -6,8 +6,8 @@ import (
 	"sort"
 
 	"github.com/pushi-io/pushi/internal/broker"
-	"github.com/pushi-io/pushi/internal/presence"
 	"github.com/pushi-io/pushi/internal/protocol"
+	"github.com/pushi-io/pushi/internal/state"
 )
 
 // Peer channels (docs/features.md §4). Who is paired is derived from the state
@@ -35,7 +35,7 @@ func peerIdentity(c *Conn, name string) *joiningMember {
 // peerJoined runs after a peer-enabled socket joined presence channel cs:
 // it gets the existing pairs, and when it is its user's first peer-enabled
 // socket there, the other users' sockets are told once c.mu is released.
-func (n *Node) peerJoined(c *Conn, cs *chanSub, stored presence.Member) {
+func (n *Node) peerJoined(c *Conn, cs *chanSub, stored state.Member) {
 	n.reconcilePeers(c, cs)
 	if stored.PeerConns == 1 {
 		n.queuePeerSync(c, cs.ch.Name)
@@ -45,7 +45,8 @@ func (n *Node) peerJoined(c *Conn, cs *chanSub, stored presence.Member) {
 // peerLeft runs when a peer-enabled socket left presence channel cs: the
 // pair channels it was eligible for through it go (direct sources too),
 // and when its user has no peer-enabled socket left, the pairs dissolve.
-func (n *Node) peerLeft(c *Conn, cs *chanSub, stored presence.Member) {
+// An unrecorded leave is announced by the repair that records it.
+func (n *Node) peerLeft(c *Conn, cs *chanSub, stored state.Member, recorded bool) {
 	for name, held := range c.subs {
 		if held.ch.Kind != protocol.Peer {
 			continue
@@ -54,7 +55,7 @@ func (n *Node) peerLeft(c *Conn, cs *chanSub, stored presence.Member) {
 			n.dropSource(c, held, srcDirect|srcPeer)
 		}
 	}
-	if stored.PeerConns == 0 {
+	if recorded && stored.PeerConns == 0 {
 		n.queuePeerSync(c, cs.ch.Name)
 	}
 }
@@ -71,11 +72,13 @@ func (n *Node) queuePeerSync(c *Conn, channel string) {
 func (n *Node) reconcilePeers(c *Conn, cs *chanSub) {
 	app := c.settings()
 	me := cs.member
-	members, err := n.state.Members(context.Background(), app.ID, cs.ch.Name)
+	snap, err := n.state.Members(context.Background(), app.ID, cs.ch.Name)
 	if err != nil {
-		n.log.Error("presence members failed", "app", app.ID, "err", err)
+		// Left as announced; the next PeerSync of the channel reconciles.
+		n.stateFailed("members", app.ID, err)
 		return
 	}
+	members := snap.Members
 	want := map[string]json.RawMessage{}
 	for _, m := range members {
 		if m.PeerConns == 0 || m.UserID == me.userID {
@@ -119,12 +122,12 @@ func (n *Node) addPeerSource(c *Conn, me *memberRef, name string) bool {
 	if err != nil {
 		return false
 	}
-	_, serr := n.join(c, ch, &joiningMember{userID: me.userID, rawID: me.rawID}, srcPeer, nil)
+	_, _, serr := n.join(c, ch, &joiningMember{userID: me.userID, rawID: me.rawID}, srcPeer, false)
 	return serr == nil
 }
 
 func (n *Node) publishPeerSync(app, channel string) {
-	if err := n.broker.Publish(context.Background(), &broker.Message{Kind: broker.PeerSync, App: app, Channel: channel}); err != nil {
+	if err := n.broker.Send(context.Background(), broker.PeerSync{App: app, Channel: channel}); err != nil {
 		n.log.Error("peer sync publish failed", "app", app, "err", err)
 	}
 }

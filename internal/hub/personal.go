@@ -99,9 +99,14 @@ func (n *Node) subscribePersonal(c *Conn, ch protocol.Channel, ident *joiningMem
 		n.addAlias(c, ps, name, 1) // one slot stays free for the personal channel
 	}
 	alias := ps.sorted()
-	if _, serr := n.join(c, ch, nil, srcDirect, func() { c.send(personalSucceeded(ch.Name, alias, events)) }); serr != nil {
+	cs, _, serr := n.join(c, ch, nil, srcDirect, true)
+	if serr != nil {
 		n.leavePersonal(c, ch.Name)
 		return serr
+	}
+	c.send(personalSucceeded(ch.Name, alias, events))
+	if h := cs.sub.hold.Load(); h != nil {
+		h.release(cs.sub, skip{})
 	}
 	// A follow committed after the read above may have been announced
 	// before this socket was in the hub. Re-reading now, under c.mu, closes
@@ -167,7 +172,7 @@ func (n *Node) addAlias(c *Conn, ps *personalSub, name string, reserve int) bool
 	if ch.Kind == protocol.Presence || ch.Kind == protocol.Peer {
 		member = ps.identity
 	}
-	if _, serr := n.join(c, ch, member, srcAlias, nil); serr != nil {
+	if _, _, serr := n.join(c, ch, member, srcAlias, false); serr != nil {
 		return false
 	}
 	ps.alias[name] = struct{}{}

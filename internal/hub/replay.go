@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
-	"sync"
 
 	"github.com/pushi-io/pushi/internal/protocol"
 	"github.com/pushi-io/pushi/internal/store"
@@ -23,9 +22,11 @@ type replayRequest struct {
 	since     int64 // since mode: records with seq > since
 	history   int   // history mode: the newest history records
 	sinceMode bool
-	hold      *replayHold // set once the socket joined, with ch and sub
-	ch        protocol.Channel
-	sub       *Subscription
+	// Set once the socket joined: the subscription whose hold the replay
+	// releases, and what the answer before it covered.
+	ch      protocol.Channel
+	sub     *Subscription
+	members uint64 // the member snapshot's version
 }
 
 // parseReplay reads the optional since/history fields; since wins when
@@ -49,42 +50,6 @@ func parseReplay(readMax int, since, history json.RawMessage) (*replayRequest, *
 	return nil, nil
 }
 
-// replayHold collects the live frames one subscription receives while its
-// replay is read. Lock order: a hub shard lock, then replayHold.mu, then
-// the connection's wmu (send).
-type replayHold struct {
-	mu       sync.Mutex
-	conn     *Conn
-	frames   [][]byte
-	released bool
-}
-
-// offer holds a live frame, or sends it when the replay is done.
-func (h *replayHold) offer(frame []byte) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.released {
-		h.conn.send(frame)
-		return
-	}
-	h.frames = append(h.frames, frame)
-}
-
-// release sends the held frames newer than lastSeq (and every frame of a
-// non-persisted event) and stops holding.
-func (h *replayHold) release(sub *Subscription, lastSeq int64) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, f := range h.frames {
-		if seq, ok := frameSeq(f); ok && seq <= lastSeq {
-			continue
-		}
-		h.conn.send(f)
-	}
-	h.frames, h.released = nil, true
-	sub.hold.Store(nil)
-}
-
 var seqKey = []byte(`,"seq":`)
 
 // frameSeq finds the seq of a persisted event's frame. Inside JSON strings
@@ -103,15 +68,8 @@ func frameSeq(frame []byte) (int64, bool) {
 	return seq, err == nil
 }
 
-// startHold makes sub hold its live frames. It runs in hub.Add's callback,
-// under the shard lock, so no broadcast can slip between join and hold.
-func (r *replayRequest) startHold(c *Conn, ch protocol.Channel, sub *Subscription) {
-	r.hold, r.ch, r.sub = &replayHold{conn: c}, ch, sub
-	sub.hold.Store(r.hold)
-}
-
 // replay sends the selected records and replay_done, then releases the
-// held live frames. It runs without locks held: it reads the store.
+// held live frames. It runs with no lock held: it reads the store.
 func (n *Node) replay(c *Conn, r *replayRequest) {
 	ch, sub := r.ch, r.sub
 	app := c.settings()
@@ -161,7 +119,9 @@ func (n *Node) replay(c *Conn, r *replayRequest) {
 		lastSeq = e.Seq
 	}
 	c.send(replayDoneFrame(ch.Name, len(records), lastSeq, complete))
-	r.hold.release(sub, lastSeq)
+	if h := sub.hold.Load(); h != nil {
+		h.release(sub, skip{memberVersion: r.members, seq: lastSeq, replayed: true})
+	}
 }
 
 func replayDoneFrame(channel string, count int, lastSeq int64, complete bool) []byte {

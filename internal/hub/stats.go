@@ -1,9 +1,7 @@
 package hub
 
-import "strconv"
-
-// Stats is a snapshot of the node's counters for /health/detailed; the
-// Prometheus collector reads the same counters.
+// Stats is a snapshot of the node's counters, for /health/detailed and
+// the Prometheus collector (internal/server).
 type Stats struct {
 	Connections       int64
 	Accepted          uint64
@@ -19,6 +17,8 @@ type Stats struct {
 	RateLimitedEvents uint64
 	Persisted         uint64
 	StoreErrors       uint64
+	StateErrors       uint64 // cluster-state calls that failed, retries included
+	StateRepairs      int    // state changes waiting to be recorded again
 }
 
 // Stats reads the node's counters; each is read atomically, the set is
@@ -38,15 +38,14 @@ func (n *Node) Stats() Stats {
 		RateLimitedEvents: m.rateLimited.Load(),
 		Persisted:         m.persisted.Load(),
 		StoreErrors:       m.storeErrors.Load(),
+		StateErrors:       m.stateErrors.Load(),
+		StateRepairs:      n.repairs.pending(),
 	}
 	s.Subscriptions, s.Channels = n.hub.totals()
-	for i, code := range closeCodes {
-		if v := m.closed[i].Load(); v > 0 {
-			s.ClosedByCode[strconv.Itoa(code)] = v
+	for _, cc := range n.ClosedByCode() {
+		if cc.Count > 0 {
+			s.ClosedByCode[cc.Code] = cc.Count
 		}
-	}
-	if v := m.closed[len(closeCodes)].Load(); v > 0 {
-		s.ClosedByCode["other"] = v
 	}
 	return s
 }

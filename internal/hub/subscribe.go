@@ -6,10 +6,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/pushi-io/pushi/internal/broker"
-	"github.com/pushi-io/pushi/internal/presence"
 	"github.com/pushi-io/pushi/internal/protocol"
-	"github.com/pushi-io/pushi/internal/webhook"
+	"github.com/pushi-io/pushi/internal/state"
 )
 
 // subscribeRequest is pusher:subscribe's data. Fields are raw so that wrong
@@ -68,7 +66,7 @@ func (n *Node) subscribe(c *Conn, f *protocol.Frame) {
 		c.send(subscriptionError(name, err))
 		return
 	}
-	if r != nil && r.hold != nil {
+	if r != nil && r.sub != nil {
 		n.replay(c, r)
 	}
 }
@@ -105,10 +103,10 @@ func (n *Node) trySubscribe(c *Conn, name string, req *subscribeRequest) (*repla
 	if serr != nil {
 		return nil, serr
 	}
-	if ch.Kind == protocol.Personal {
-		return nil, n.subscribePersonal(c, ch, member, req)
+	if handled, serr := n.ext.subscribe(c, ch, member, req); handled {
+		return nil, serr
 	}
-	r, serr := parseReplay(app.Persistence.ReadMax, req.Since, req.History)
+	r, serr := n.ext.replayRequest(app, req)
 	if serr != nil {
 		return nil, serr
 	}
@@ -118,12 +116,8 @@ func (n *Node) trySubscribe(c *Conn, name string, req *subscribeRequest) (*repla
 	if c.gone {
 		return nil, nil // torn down meanwhile: nothing to join
 	}
-	if ch.Kind == protocol.Peer {
-		// Eligibility rests on the socket's presence membership, so it is
-		// checked under c.mu, atomically with the join (docs/features.md §4).
-		if member = peerIdentity(c, name); member == nil {
-			return nil, forbidden("Socket is not eligible for this peer channel")
-		}
+	if member, serr = n.ext.eligible(c, ch, member); serr != nil {
+		return nil, serr
 	}
 	if existing := c.subs[name]; existing != nil {
 		// Idempotent re-subscribe, or a channel held through an alias or
@@ -131,35 +125,69 @@ func (n *Node) trySubscribe(c *Conn, name string, req *subscribeRequest) (*repla
 		// with the current state, keep the original member data, no member
 		// events.
 		existing.src |= srcDirect
-		c.send(n.succeededFrame(c, ch))
+		frame, version, serr := n.succeededFrame(c, ch)
+		if serr != nil {
+			return nil, serr
+		}
+		existing.sub.members.Store(version)
+		c.send(frame)
 		n.sendCacheFrame(c, ch)
 		return nil, nil
 	}
-	_, serr = n.join(c, ch, member, srcDirect, func() {
-		c.send(n.succeededFrame(c, ch))
-		n.sendCacheFrame(c, ch)
-		if r != nil {
-			r.startHold(c, ch, c.subs[ch.Name].sub)
-		}
-	})
-	return r, serr
+	cs, joined, serr := n.join(c, ch, member, srcDirect, true)
+	if serr != nil {
+		return nil, serr
+	}
+	if serr := n.answer(c, cs, r); serr != nil {
+		return nil, serr
+	}
+	n.ext.joined(c, cs, joined)
+	return r, nil
+}
+
+// answer queues a direct subscribe's subscription_succeeded (with the
+// member snapshot on presence channels) and cache frame, then releases
+// the frames held since the join, without the member events the
+// snapshot holds; with a replay pending, the replay releases them.
+// Caller holds c.mu. If the member list cannot be read the join is
+// undone: answering with a wrong list would be worse than a retry.
+func (n *Node) answer(c *Conn, cs *chanSub, r *replayRequest) *subError {
+	frame, version, serr := n.succeededFrame(c, cs.ch)
+	if serr != nil {
+		n.leave(c, cs)
+		return serr
+	}
+	cs.sub.members.Store(version)
+	c.send(frame)
+	n.sendCacheFrame(c, cs.ch)
+	if r != nil {
+		r.ch, r.sub, r.members = cs.ch, cs.sub, version
+		return nil
+	}
+	if h := cs.sub.hold.Load(); h != nil {
+		h.release(cs.sub, skip{memberVersion: version})
+	}
+	return nil
 }
 
 // succeededFrame builds subscription_succeeded with the channel's current
-// state; for presence it lists the members (the joiner included).
-func (n *Node) succeededFrame(c *Conn, ch protocol.Channel) []byte {
+// state; for presence it lists the members (the joiner included) and
+// returns the snapshot's version.
+func (n *Node) succeededFrame(c *Conn, ch protocol.Channel) ([]byte, uint64, *subError) {
 	data := "{}"
+	var version uint64
 	if ch.Kind == protocol.Presence {
-		members, err := n.state.Members(context.Background(), c.app.ID, ch.Name)
+		snap, err := n.state.Members(context.Background(), c.app.ID, ch.Name)
 		if err != nil {
-			n.log.Error("presence members failed", "app", c.app.ID, "err", err)
+			n.stateFailed("members", c.app.ID, err)
+			return nil, 0, errStateDown
 		}
-		data = string(presenceData(members))
+		data, version = string(presenceData(snap.Members)), snap.Version
 	}
-	return TextFrame(protocol.EncodeEvent(&protocol.Event{Name: "pusher_internal:subscription_succeeded", Channel: ch.Name, Data: data}))
+	return TextFrame(protocol.EncodeEvent(&protocol.Event{Name: "pusher_internal:subscription_succeeded", Channel: ch.Name, Data: data})), version, nil
 }
 
-func presenceData(members []presence.Member) []byte {
+func presenceData(members []state.Member) []byte {
 	b := make([]byte, 0, 64+len(members)*32)
 	b = append(b, `{"presence":{"ids":[`...)
 	for i, m := range members {
@@ -183,39 +211,26 @@ func presenceData(members []presence.Member) []byte {
 }
 
 // sendCacheFrame follows subscription_succeeded on cache channels with the
-// cached event, or pusher:cache_miss (docs/protocol.md §10).
+// cached event, or pusher:cache_miss (docs/protocol.md §10). A failed read
+// is answered as a miss, without the cache_miss webhook: the client asks
+// its backend for the value, as it would after a real miss.
 func (n *Node) sendCacheFrame(c *Conn, ch protocol.Channel) {
 	if !ch.Cache {
 		return
 	}
 	ev, ok, err := n.state.Cache(context.Background(), c.app.ID, ch.Name)
 	if err != nil {
-		n.log.Error("cache read failed", "app", c.app.ID, "err", err)
+		n.stateFailed("cache read", c.app.ID, err)
 	}
 	if !ok {
 		if app := c.settings(); err == nil && len(app.Webhooks) > 0 && n.misses.first(chanKey{app.ID, ch.Name}, time.Now()) {
-			n.hook(app, webhook.Event{Name: "cache_miss", Channel: ch.Name})
+			n.hook(app, WebhookEvent{Name: "cache_miss", Channel: ch.Name})
 		}
 		miss := append(append([]byte(`{"event":"pusher:cache_miss","channel":`), protocol.AppendString(nil, ch.Name)...), '}')
 		c.send(TextFrame(miss))
 		return
 	}
 	c.send(TextFrame(protocol.EncodeEvent(&protocol.Event{Name: ev.Event, Channel: ch.Name, Data: ev.Data})))
-}
-
-func (n *Node) publishMember(app, channel, event string, rawID, info []byte, exclude string) {
-	data := make([]byte, 0, 32+len(rawID)+len(info))
-	data = append(data, `{"user_id":`...)
-	data = append(data, rawID...)
-	if info != nil {
-		data = append(data, `,"user_info":`...)
-		data = append(data, info...)
-	}
-	data = append(data, '}')
-	payload := protocol.EncodeEvent(&protocol.Event{Name: event, Channel: channel, Data: string(data)})
-	if err := n.broker.Publish(context.Background(), &broker.Message{Kind: broker.ChannelEvent, App: app, Channel: channel, Exclude: exclude, Payload: payload}); err != nil {
-		n.log.Error("member event publish failed", "app", app, "err", err)
-	}
 }
 
 func (n *Node) unsubscribe(c *Conn, f *protocol.Frame) {
@@ -235,63 +250,5 @@ func (n *Node) unsubscribe(c *Conn, f *protocol.Frame) {
 		// An alias source stays until its follow or personal channel goes
 		// (docs/features.md §1).
 		n.dropSource(c, cs, srcDirect|srcPeer)
-	}
-}
-
-// leave removes one subscription. Caller holds c.mu.
-func (n *Node) leave(c *Conn, cs *chanSub) {
-	app := c.settings()
-	name := cs.ch.Name
-	delete(c.subs, name)
-	if n.hub.Remove(app.ID, name, cs.sub) {
-		if err := n.broker.Unsubscribe(app.ID, name); err != nil {
-			n.log.Error("broker unsubscribe failed", "app", app.ID, "err", err)
-		}
-	}
-	ctx := context.Background()
-	count, err := n.state.RemoveSubscriber(ctx, app.ID, name, c.socketID)
-	if err != nil {
-		n.log.Error("subscriber remove failed", "app", app.ID, "err", err)
-	}
-	if cs.member != nil && cs.ch.Kind == protocol.Presence {
-		stored, last, err := n.state.RemoveMember(ctx, app.ID, name, c.socketID, cs.member.userID)
-		if err != nil {
-			n.log.Error("presence remove failed", "app", app.ID, "err", err)
-		}
-		if last {
-			// The JSON type first supplied for the user is kept on the wire
-			// (docs/protocol.md §7.3), not this socket's own channel_data type.
-			rawID := cs.member.rawID
-			if len(stored.RawID) > 0 {
-				rawID = stored.RawID
-			}
-			n.publishMember(app.ID, name, "pusher_internal:member_removed", rawID, nil, c.socketID)
-			n.hook(app, webhook.Event{Name: "member_removed", Channel: name, UserID: cs.member.userID})
-		}
-		if cs.member.peer {
-			n.peerLeft(c, cs, stored)
-		}
-	}
-	if err == nil && count == 0 && channelHooks(cs.ch) {
-		n.hook(app, webhook.Event{Name: "channel_vacated", Channel: name})
-	}
-	n.counts.changed(app, cs.ch, count)
-	if cs.ch.Kind == protocol.Personal {
-		n.leavePersonal(c, name)
-	}
-}
-
-// leaveAll runs when the connection ends.
-func (n *Node) leaveAll(c *Conn) {
-	c.mu.Lock()
-	defer n.unlock(c)
-	c.gone = true
-	for _, cs := range c.subs {
-		// Leaving a presence or personal channel also leaves the channels
-		// derived from it; the range skips entries deleted meanwhile.
-		n.leave(c, cs)
-	}
-	if c.userID != "" {
-		n.signOut(c)
 	}
 }

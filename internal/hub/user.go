@@ -100,9 +100,12 @@ func (n *Node) signin(c *Conn, f *protocol.Frame) {
 
 	ctx := context.Background()
 	if !again {
+		// The signature is valid, so the sign-in stands locally; a state
+		// that cannot record it now gets it from the repair queue.
 		first, err := n.state.UserOnline(ctx, app.ID, id, c.socketID)
 		if err != nil {
-			n.log.Error("user online failed", "app", app.ID, "err", err)
+			n.stateFailed("user online", app.ID, err)
+			n.repairs.add(signedIn{c})
 		}
 		if first && app.Watchlist {
 			n.publishUserPresence(app.ID, id, true)
@@ -123,7 +126,9 @@ func (n *Node) signin(c *Conn, f *protocol.Frame) {
 func (n *Node) sendWatchlistState(c *Conn, watchlist []string) {
 	online, err := n.state.Online(context.Background(), c.app.ID, watchlist)
 	if err != nil {
-		n.log.Error("watchlist state failed", "app", c.app.ID, "err", err)
+		// Live online/offline events still come; only the initial state
+		// is missing.
+		n.stateFailed("watchlist state", c.app.ID, err)
 		return
 	}
 	isOnline := make(map[string]bool, len(online))
@@ -161,7 +166,7 @@ func watchlistFrame(events []watchEvent) []byte {
 }
 
 func (n *Node) publishUserPresence(app, user string, online bool) {
-	if err := n.broker.Publish(context.Background(), &broker.Message{Kind: broker.UserPresence, App: app, UserID: user, Online: online}); err != nil {
+	if err := n.broker.Send(context.Background(), broker.UserPresence{App: app, UserID: user, Online: online}); err != nil {
 		n.log.Error("user presence publish failed", "app", app, "err", err)
 	}
 }
@@ -172,7 +177,8 @@ func (n *Node) signOut(c *Conn) {
 	n.hub.RemoveUser(app.ID, c.userID, c, c.watchlist)
 	last, err := n.state.UserOffline(context.Background(), app.ID, c.userID, c.socketID)
 	if err != nil {
-		n.log.Error("user offline failed", "app", app.ID, "err", err)
+		n.stateFailed("user offline", app.ID, err)
+		n.repairs.add(signedOut{app.ID, c.userID, c.socketID})
 	}
 	if last && app.Watchlist {
 		n.publishUserPresence(app.ID, c.userID, false)

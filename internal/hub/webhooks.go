@@ -6,22 +6,32 @@ import (
 
 	"github.com/pushi-io/pushi/internal/apps"
 	"github.com/pushi-io/pushi/internal/protocol"
-	"github.com/pushi-io/pushi/internal/webhook"
 )
 
-// Webhooks receives the protocol webhook events the node raises
-// (docs/protocol.md §15); webhook.Dispatcher is the implementation. Emit must
-// not block or take a lock shared with other work: it is called on the
-// hot path, under the connection's lock, and in the order the events
-// happen (the dispatcher's delays rely on it). The dispatcher only hands
-// the event to its own goroutine, or drops and counts it when full.
+// WebhookEvent is one protocol webhook event the node raises
+// (docs/protocol.md §15): channel_occupied, channel_vacated, member_added,
+// member_removed, client_event, cache_miss, subscription_count. The hub
+// defines it; the webhook dispatcher, outside, delivers it.
+type WebhookEvent struct {
+	Name              string
+	Channel           string
+	UserID            string
+	Event             string // client_event
+	Data              string // client_event
+	SocketID          string // client_event
+	SubscriptionCount *int
+}
+
+// Webhooks receives the webhook events. Emit must not block and must not
+// call back into the hub: it is called under a connection's lock (never a
+// shared one, docs/architecture.md).
 type Webhooks interface {
-	Emit(app *apps.App, ev webhook.Event)
+	Emit(app *apps.App, ev WebhookEvent)
 }
 
 // hook raises ev when the app has an endpoint; the check is a length test,
 // so apps without webhooks pay nothing more.
-func (n *Node) hook(app *apps.App, ev webhook.Event) {
+func (n *Node) hook(app *apps.App, ev WebhookEvent) {
 	if n.opts.Webhooks != nil && len(app.Webhooks) > 0 {
 		n.opts.Webhooks.Emit(app, ev)
 	}
@@ -47,7 +57,8 @@ type cacheMisses struct {
 // so channels that are never cached do not accumulate.
 func (m *cacheMisses) first(k chanKey, now time.Time) bool {
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	lockTaken()
+	defer func() { lockReleased(); m.mu.Unlock() }()
 	if m.sent == nil {
 		m.sent = map[chanKey]time.Time{}
 	}
@@ -69,6 +80,8 @@ func (m *cacheMisses) first(k chanKey, now time.Time) bool {
 // cached forgets k: something was cached, so the next miss is news.
 func (m *cacheMisses) cached(k chanKey) {
 	m.mu.Lock()
+	lockTaken()
 	delete(m.sent, k)
+	lockReleased()
 	m.mu.Unlock()
 }

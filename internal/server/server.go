@@ -18,8 +18,8 @@ import (
 	"github.com/pushi-io/pushi/internal/apps"
 	"github.com/pushi-io/pushi/internal/config"
 	"github.com/pushi-io/pushi/internal/hub"
-	"github.com/pushi-io/pushi/internal/presence"
 	"github.com/pushi-io/pushi/internal/protocol"
+	"github.com/pushi-io/pushi/internal/state"
 	"github.com/pushi-io/pushi/internal/store"
 	"github.com/pushi-io/pushi/internal/webhook"
 )
@@ -88,8 +88,8 @@ func build(cfg *config.Config, log *slog.Logger, st store.Store) (*Server, error
 	hookOpts := webhook.DefaultOptions()
 	hookOpts.Version, hookOpts.Logger = Version, log
 	hooks := webhook.New(hookOpts, registry)
-	opts.Webhooks = hooks
-	node, err := hub.NewNode(opts, registry, presence.NewMemory(), nil)
+	opts.Webhooks = webhookSink{hooks}
+	node, err := hub.NewNode(opts, registry, state.NewMemory(), nil)
 	if err != nil {
 		hooks.Close(ctx)
 		return nil, err
@@ -221,3 +221,9 @@ func (s *Server) Shutdown(ctx context.Context, window time.Duration) error {
 	}
 	return errors.Join(errs...)
 }
+
+// webhookSink hands the hub's webhook events to the dispatcher: the hub
+// defines what it raises, the dispatcher how it is delivered.
+type webhookSink struct{ d *webhook.Dispatcher }
+
+func (w webhookSink) Emit(app *apps.App, ev hub.WebhookEvent) { w.d.Emit(app, webhook.Event(ev)) }

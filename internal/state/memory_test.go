@@ -1,4 +1,4 @@
-package presence_test
+package state_test
 
 import (
 	"context"
@@ -6,21 +6,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pushi-io/pushi/internal/presence"
-	"github.com/pushi-io/pushi/internal/presence/storetest"
+	"github.com/pushi-io/pushi/internal/state"
+	"github.com/pushi-io/pushi/internal/state/statetest"
 )
 
 func TestMemoryContract(t *testing.T) {
-	storetest.Run(t, func(*testing.T) presence.Store { return presence.NewMemory() })
+	statetest.Run(t, func(*testing.T) state.State { return state.NewMemory() })
 }
 
 func TestMemoryCacheSweepsExpiredSlots(t *testing.T) {
-	s := presence.NewMemory()
+	s := state.NewMemory()
 	ctx := context.Background()
 	past := time.Now().Add(-time.Second)
 	// Many channels on one shard are unlikely; write enough to sweep every shard.
 	for i := 0; i < 200000; i++ {
-		s.SetCache(ctx, "a", "cache-"+strconv.Itoa(i), presence.CachedEvent{Event: "e", Data: "d", Expires: past})
+		s.SetCache(ctx, "a", "cache-"+strconv.Itoa(i), state.CachedEvent{Event: "e", Data: "d", Expires: past})
 	}
 	if n := s.CacheSlots(); n > 64*1024 {
 		t.Fatalf("%d expired slots kept", n)

@@ -3,9 +3,6 @@ package hub
 import (
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 )
 
 func TestCloseCountsBounded(t *testing.T) {
@@ -32,21 +29,17 @@ func TestDurationHistCumulative(t *testing.T) {
 	h.observe(10 * time.Microsecond) // upper bounds are inclusive
 	h.observe(2 * time.Millisecond)  // ≤ 5ms
 	h.observe(3 * time.Second)       // +Inf only
-	var m dto.Metric
-	if err := h.metric(prometheus.NewDesc("x", "x", nil, nil)).Write(&m); err != nil {
-		t.Fatal(err)
+	got := h.snapshot()
+	if got.Count != 4 {
+		t.Fatalf("count %d", got.Count)
 	}
-	hist := m.GetHistogram()
-	if hist.GetSampleCount() != 4 {
-		t.Fatalf("count %d", hist.GetSampleCount())
-	}
-	if sum := hist.GetSampleSum(); sum < 3.002 || sum > 3.0021 {
+	if sum := got.Sum.Seconds(); sum < 3.002 || sum > 3.0021 {
 		t.Errorf("sum %v", sum)
 	}
 	want := map[float64]uint64{10e-6: 2, 50e-6: 2, 1e-3: 2, 5e-3: 3, 1: 3}
-	for _, b := range hist.GetBucket() {
-		if w, ok := want[b.GetUpperBound()]; ok && b.GetCumulativeCount() != w {
-			t.Errorf("le=%v: %d, want %d", b.GetUpperBound(), b.GetCumulativeCount(), w)
+	for i, ub := range got.Bounds {
+		if w, ok := want[ub]; ok && got.Counts[i] != w {
+			t.Errorf("le=%v: %d, want %d", ub, got.Counts[i], w)
 		}
 	}
 }

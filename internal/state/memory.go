@@ -1,20 +1,23 @@
-package presence
+package state
 
 import (
 	"context"
-	"hash/maphash"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/pushi-io/pushi/internal/shard"
 )
 
 const memoryShards = 64
 
-// Memory is the single-node Store, sharded by app and channel so that
+// Memory is the single-node State, sharded by app and channel so that
 // subscribes on different channels do not contend.
 type Memory struct {
-	seed    maphash.Seed
+	pick    shard.Picker
 	shards  [memoryShards]memShard
+	version atomic.Uint64 // member changes, see Snapshot
 	usersMu sync.Mutex
 	users   map[string]map[string]map[string]struct{} // app → user → conns
 	now     func() time.Time
@@ -49,11 +52,11 @@ func (mm *memMember) result() Member {
 	return m
 }
 
-var _ Store = (*Memory)(nil)
+var _ State = (*Memory)(nil)
 
-// NewMemory returns an empty store.
+// NewMemory returns an empty state.
 func NewMemory() *Memory {
-	s := &Memory{seed: maphash.MakeSeed(), users: map[string]map[string]map[string]struct{}{}, now: time.Now}
+	s := &Memory{pick: shard.NewPicker(), users: map[string]map[string]map[string]struct{}{}, now: time.Now}
 	for i := range s.shards {
 		s.shards[i].channels = map[chanKey]*memChannel{}
 		s.shards[i].cache = map[chanKey]CachedEvent{}
@@ -62,12 +65,7 @@ func NewMemory() *Memory {
 }
 
 func (s *Memory) shard(app, channel string) *memShard {
-	var h maphash.Hash
-	h.SetSeed(s.seed)
-	h.WriteString(app)
-	h.WriteByte(0)
-	h.WriteString(channel)
-	return &s.shards[h.Sum64()%memoryShards]
+	return &s.shards[s.pick.Of(app, channel, memoryShards)]
 }
 
 // channel returns the entry, creating it when create is set. Caller holds sh.mu.
@@ -86,28 +84,75 @@ func (sh *memShard) dropIfEmpty(k chanKey, c *memChannel) {
 	}
 }
 
-func (s *Memory) AddSubscriber(_ context.Context, app, channel, conn string) (int, error) {
+func (s *Memory) Join(_ context.Context, app, channel, conn string, m *Member, maxMembers int) (Joined, error) {
 	sh := s.shard(app, channel)
+	k := chanKey{app, channel}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	c := sh.channel(chanKey{app, channel}, true)
+	c := sh.channel(k, true)
+	var j Joined
+	if m != nil {
+		mm := c.members[m.UserID]
+		switch {
+		case mm != nil:
+			mm.conns[conn] = struct{}{}
+			if m.Peer {
+				mm.peers[conn] = struct{}{}
+			}
+			j.Member = mm.result()
+		case len(c.members) >= maxMembers:
+			sh.dropIfEmpty(k, c)
+			return Joined{}, ErrFull
+		default:
+			mm = &memMember{m: *m, conns: map[string]struct{}{conn: {}}, peers: map[string]struct{}{}}
+			mm.m.Peer, mm.m.PeerConns = false, 0
+			if m.Peer {
+				mm.peers[conn] = struct{}{}
+			}
+			c.members[m.UserID] = mm
+			c.order = append(c.order, m.UserID)
+			j.Member, j.FirstMember = mm.result(), true
+		}
+		// Every member change gets a version, not only first joins: a
+		// snapshot must also order itself against peer-count changes.
+		j.Version = s.version.Add(1)
+	}
 	c.conns[conn] = struct{}{}
-	return len(c.conns), nil
+	j.Subscriptions = len(c.conns)
+	return j, nil
 }
 
-func (s *Memory) RemoveSubscriber(_ context.Context, app, channel, conn string) (int, error) {
+func (s *Memory) Leave(_ context.Context, app, channel, conn, userID string) (Left, error) {
 	sh := s.shard(app, channel)
 	k := chanKey{app, channel}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	c := sh.channel(k, false)
 	if c == nil {
-		return 0, nil
+		return Left{}, nil
 	}
 	delete(c.conns, conn)
-	n := len(c.conns)
+	l := Left{Subscriptions: len(c.conns)}
+	if mm := c.members[userID]; userID != "" && mm != nil {
+		if _, ok := mm.conns[conn]; ok {
+			delete(mm.conns, conn)
+			delete(mm.peers, conn)
+			l.Version = s.version.Add(1)
+			if len(mm.conns) == 0 {
+				delete(c.members, userID)
+				for i, id := range c.order {
+					if id == userID {
+						c.order = append(c.order[:i], c.order[i+1:]...)
+						break
+					}
+				}
+				l.LastMember = true
+			}
+		}
+		l.Member = mm.result()
+	}
 	sh.dropIfEmpty(k, c)
-	return n, nil
+	return l, nil
 }
 
 func (s *Memory) Channel(_ context.Context, app, channel string) (Counts, error) {
@@ -136,77 +181,22 @@ func (s *Memory) Channels(_ context.Context, app, prefix string) (map[string]Cou
 	return out, nil
 }
 
-func (s *Memory) AddMember(_ context.Context, app, channel, conn string, m Member, maxMembers int) (Member, bool, error) {
+func (s *Memory) Members(_ context.Context, app, channel string) (Snapshot, error) {
 	sh := s.shard(app, channel)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	c := sh.channel(chanKey{app, channel}, true)
-	if mm := c.members[m.UserID]; mm != nil {
-		mm.conns[conn] = struct{}{}
-		if m.Peer {
-			mm.peers[conn] = struct{}{}
-		}
-		return mm.result(), false, nil
-	}
-	if len(c.members) >= maxMembers {
-		sh.dropIfEmpty(chanKey{app, channel}, c)
-		return Member{}, false, ErrFull
-	}
-	mm := &memMember{m: m, conns: map[string]struct{}{conn: {}}, peers: map[string]struct{}{}}
-	mm.m.Peer, mm.m.PeerConns = false, 0
-	if m.Peer {
-		mm.peers[conn] = struct{}{}
-	}
-	c.members[m.UserID] = mm
-	c.order = append(c.order, m.UserID)
-	return mm.result(), true, nil
-}
-
-func (s *Memory) RemoveMember(_ context.Context, app, channel, conn, userID string) (Member, bool, error) {
-	sh := s.shard(app, channel)
-	k := chanKey{app, channel}
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	c := sh.channel(k, false)
-	if c == nil {
-		return Member{}, false, nil
-	}
-	mm := c.members[userID]
-	if mm == nil {
-		return Member{}, false, nil
-	}
-	if _, ok := mm.conns[conn]; !ok {
-		return mm.result(), false, nil
-	}
-	delete(mm.conns, conn)
-	delete(mm.peers, conn)
-	if len(mm.conns) > 0 {
-		return mm.result(), false, nil
-	}
-	delete(c.members, userID)
-	for i, id := range c.order {
-		if id == userID {
-			c.order = append(c.order[:i], c.order[i+1:]...)
-			break
-		}
-	}
-	sh.dropIfEmpty(k, c)
-	return mm.result(), true, nil
-}
-
-func (s *Memory) Members(_ context.Context, app, channel string) ([]Member, error) {
-	sh := s.shard(app, channel)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
+	// Every change of this channel takes a version under this lock, so
+	// the counter read here orders the snapshot among them.
+	snap := Snapshot{Version: s.version.Load()}
 	c := sh.channel(chanKey{app, channel}, false)
 	if c == nil {
-		return nil, nil
+		return snap, nil
 	}
-	out := make([]Member, 0, len(c.order))
+	snap.Members = make([]Member, 0, len(c.order))
 	for _, id := range c.order {
-		out = append(out, c.members[id].result())
+		snap.Members = append(snap.Members, c.members[id].result())
 	}
-	return out, nil
+	return snap, nil
 }
 
 func (s *Memory) UserOnline(_ context.Context, app, userID, conn string) (bool, error) {
