@@ -64,7 +64,7 @@ type Conn struct {
 // (docs/features.md §1): one hub subscription however many sources.
 type chanSub struct {
 	ch     protocol.Channel
-	sub    *Subscription
+	sub    *subscription
 	member *memberRef // presence channels; on peer channels the sender identity of client events
 	src    sources
 }

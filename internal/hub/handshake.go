@@ -56,7 +56,7 @@ func (n *Node) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	n.log.Info("connection open", "app", app.ID, "socket_id", c.socketID, "remote", r.RemoteAddr,
 		"protocol", clip(q.Get("protocol"), clipShort), "client", clip(q.Get("client"), clipShort), "version", clip(q.Get("version"), clipShort))
-	c.send(TextFrame(connectionEstablished(c.socketID, int(n.opts.ActivityTimeout/time.Second))))
+	c.send(textFrame(connectionEstablished(c.socketID, int(n.opts.ActivityTimeout/time.Second))))
 	// The net/http goroutine that ran the upgrade ends here: its stack grew
 	// through the request machinery. Measured per idle subscribed connection
 	// at 5 000: reading on this goroutine 24.5 KB of server RSS, on a fresh
@@ -190,7 +190,7 @@ func clip(s string, n int) string {
 func rejectConn(nc net.Conn, code int, msg string) {
 	defer nc.Close()
 	nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	bufs := net.Buffers{TextFrame(protocol.EncodeError(code, msg)), closeFrame(code, msg)}
+	bufs := net.Buffers{textFrame(protocol.EncodeError(code, msg)), closeFrame(code, msg)}
 	if _, err := bufs.WriteTo(nc); err != nil {
 		return
 	}

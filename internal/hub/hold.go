@@ -24,7 +24,7 @@ type heldFrame struct {
 }
 
 // offer keeps a live frame, or sends it once released. Called by
-// Broadcast under the shard's read lock; queues under h.mu so held and
+// broadcast under the shard's read lock; queues under h.mu so held and
 // later frames keep their order.
 func (h *hold) offer(frame []byte, version uint64) {
 	h.mu.Lock()
@@ -60,7 +60,7 @@ func (k skip) covers(f heldFrame) bool {
 
 // release sends the held frames the answer did not cover, in order, and
 // stops holding.
-func (h *hold) release(sub *Subscription, k skip) {
+func (h *hold) release(sub *subscription, k skip) {
 	h.mu.Lock()
 	lockTaken()
 	defer func() { lockReleased(); h.mu.Unlock() }()

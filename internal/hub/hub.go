@@ -18,9 +18,9 @@ import (
 
 const hubShards = 64
 
-// Hub indexes local subscriptions by (app, channel), sharded so publishers
+// index holds the local subscriptions by (app, channel), sharded so publishers
 // on different channels do not contend.
-type Hub struct {
+type index struct {
 	pick   shard.Picker
 	shards [hubShards]hubShard
 
@@ -38,12 +38,12 @@ type chanKey struct{ app, channel string }
 
 type userKey struct{ app, user string }
 
-type subscribers struct{ list []*Subscription }
+type subscribers struct{ list []*subscription }
 
-// Subscription is one connection's membership of one channel. Facts the
+// subscription is one connection's membership of one channel. Facts the
 // broadcast loop needs are copied in at subscribe time so it reads plain
 // fields.
-type Subscription struct {
+type subscription struct {
 	conn     *Conn
 	socketID string
 	idx      int                  // position in subscribers.list, for O(1) removal
@@ -54,16 +54,16 @@ type Subscription struct {
 	members atomic.Uint64
 }
 
-// NewHub returns an empty hub.
-func NewHub() *Hub {
-	h := &Hub{pick: shard.NewPicker(), users: map[userKey]map[*Conn]struct{}{}, watchers: map[userKey]map[*Conn]struct{}{}}
+// newIndex returns an empty index.
+func newIndex() *index {
+	h := &index{pick: shard.NewPicker(), users: map[userKey]map[*Conn]struct{}{}, watchers: map[userKey]map[*Conn]struct{}{}}
 	for i := range h.shards {
 		h.shards[i].channels = map[chanKey]*subscribers{}
 	}
 	return h
 }
 
-func (h *Hub) shard(app, channel string) *hubShard {
+func (h *index) shard(app, channel string) *hubShard {
 	return &h.shards[h.pick.Of(app, channel, hubShards)]
 }
 
@@ -74,11 +74,11 @@ func (sh *hubShard) unlock()  { lockReleased(); sh.mu.Unlock() }
 func (sh *hubShard) rlock()   { sh.mu.RLock(); lockTaken() }
 func (sh *hubShard) runlock() { lockReleased(); sh.mu.RUnlock() }
 
-// Add registers s. A subscription that must not miss or double anything
+// add registers s. A subscription that must not miss or double anything
 // around its answer carries a hold (hold.go), set before Add: broadcasts
 // from this instant are kept until the answer is queued. first reports
 // that s is the channel's first local subscriber.
-func (h *Hub) Add(app, channel string, s *Subscription) (first bool) {
+func (h *index) add(app, channel string, s *subscription) (first bool) {
 	sh := h.shard(app, channel)
 	k := chanKey{app, channel}
 	sh.lock()
@@ -94,8 +94,8 @@ func (h *Hub) Add(app, channel string, s *Subscription) (first bool) {
 	return first
 }
 
-// Remove unregisters s; last reports that no local subscriber remains.
-func (h *Hub) Remove(app, channel string, s *Subscription) (last bool) {
+// remove unregisters s; last reports that no local subscriber remains.
+func (h *index) remove(app, channel string, s *subscription) (last bool) {
 	sh := h.shard(app, channel)
 	k := chanKey{app, channel}
 	sh.lock()
@@ -117,12 +117,12 @@ func (h *Hub) Remove(app, channel string, s *Subscription) (last bool) {
 	return false
 }
 
-// Broadcast queues frame (a complete WebSocket frame) on every local
+// broadcast queues frame (a complete WebSocket frame) on every local
 // subscriber of the channel except the socket exclude, and returns how many
 // it reached. The same bytes go to every recipient. version is the
 // state's version of a presence member event, 0 for anything else: a
 // subscriber whose member snapshot already holds the change drops it.
-func (h *Hub) Broadcast(app, channel string, frame []byte, exclude string, version uint64) int {
+func (h *index) broadcast(app, channel string, frame []byte, exclude string, version uint64) int {
 	sh := h.shard(app, channel)
 	sh.rlock()
 	defer sh.runlock()
@@ -148,8 +148,8 @@ func (h *Hub) Broadcast(app, channel string, frame []byte, exclude string, versi
 	return n
 }
 
-// LocalCount returns the number of local subscribers of a channel.
-func (h *Hub) LocalCount(app, channel string) int {
+// localCount returns the number of local subscribers of a channel.
+func (h *index) localCount(app, channel string) int {
 	sh := h.shard(app, channel)
 	sh.rlock()
 	defer sh.runlock()
@@ -177,9 +177,9 @@ func removeIndex(m map[userKey]map[*Conn]struct{}, k userKey, c *Conn) {
 	}
 }
 
-// SetUser indexes c as signed in as user (and watching watchlist),
+// setUser indexes c as signed in as user (and watching watchlist),
 // replacing any previous watchlist.
-func (h *Hub) SetUser(app, user string, c *Conn, oldWatchlist, watchlist []string) {
+func (h *index) setUser(app, user string, c *Conn, oldWatchlist, watchlist []string) {
 	h.usersMu.Lock()
 	lockTaken()
 	defer func() { lockReleased(); h.usersMu.Unlock() }()
@@ -192,8 +192,8 @@ func (h *Hub) SetUser(app, user string, c *Conn, oldWatchlist, watchlist []strin
 	}
 }
 
-// RemoveUser drops c from the user and watcher indexes.
-func (h *Hub) RemoveUser(app, user string, c *Conn, watchlist []string) {
+// removeUser drops c from the user and watcher indexes.
+func (h *index) removeUser(app, user string, c *Conn, watchlist []string) {
 	h.usersMu.Lock()
 	lockTaken()
 	defer func() { lockReleased(); h.usersMu.Unlock() }()
@@ -203,17 +203,17 @@ func (h *Hub) RemoveUser(app, user string, c *Conn, watchlist []string) {
 	}
 }
 
-// UserConns returns the local connections signed in as user.
-func (h *Hub) UserConns(app, user string) []*Conn {
+// userConnsOf returns the local connections signed in as user.
+func (h *index) userConnsOf(app, user string) []*Conn {
 	return h.snapshot(h.users, userKey{app, user})
 }
 
-// Watchers returns the local connections watching user.
-func (h *Hub) Watchers(app, user string) []*Conn {
+// watchersOf returns the local connections watching user.
+func (h *index) watchersOf(app, user string) []*Conn {
 	return h.snapshot(h.watchers, userKey{app, user})
 }
 
-func (h *Hub) snapshot(m map[userKey]map[*Conn]struct{}, k userKey) []*Conn {
+func (h *index) snapshot(m map[userKey]map[*Conn]struct{}, k userKey) []*Conn {
 	h.usersMu.RLock()
 	lockTaken()
 	defer func() { lockReleased(); h.usersMu.RUnlock() }()

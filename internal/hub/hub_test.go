@@ -66,29 +66,29 @@ func pipeConn(t testing.TB, n *Node, app *apps.App) (*Conn, net.Conn) {
 	return c, client
 }
 
-func TestHubAddRemoveBroadcast(t *testing.T) {
+func TestIndexAddRemoveBroadcast(t *testing.T) {
 	n, app := testNode(t)
-	h := n.hub
+	h := n.index
 	c1, _ := pipeConn(t, n, app)
 	c2, _ := pipeConn(t, n, app)
-	s1 := &Subscription{conn: c1, socketID: c1.socketID}
-	s2 := &Subscription{conn: c2, socketID: c2.socketID}
-	if !h.Add(app.ID, "ch", s1) {
+	s1 := &subscription{conn: c1, socketID: c1.socketID}
+	s2 := &subscription{conn: c2, socketID: c2.socketID}
+	if !h.add(app.ID, "ch", s1) {
 		t.Fatal("first Add should report the first subscriber")
 	}
-	if h.Add(app.ID, "ch", s2) {
+	if h.add(app.ID, "ch", s2) {
 		t.Fatal("second Add reported first")
 	}
-	if got := h.Broadcast(app.ID, "ch", TextFrame([]byte(`{}`)), c1.socketID, 0); got != 1 {
+	if got := h.broadcast(app.ID, "ch", textFrame([]byte(`{}`)), c1.socketID, 0); got != 1 {
 		t.Fatalf("broadcast with exclusion reached %d", got)
 	}
-	if h.Remove(app.ID, "ch", s1) {
+	if h.remove(app.ID, "ch", s1) {
 		t.Fatal("Remove of one of two reported last")
 	}
-	if h.Remove(app.ID, "ch", s1) {
+	if h.remove(app.ID, "ch", s1) {
 		t.Fatal("double Remove must be a no-op")
 	}
-	if !h.Remove(app.ID, "ch", s2) || h.LocalCount(app.ID, "ch") != 0 {
+	if !h.remove(app.ID, "ch", s2) || h.localCount(app.ID, "ch") != 0 {
 		t.Fatal("last Remove should empty the channel")
 	}
 }
@@ -99,7 +99,7 @@ func TestSlowConsumerIsClosedNotBlocking(t *testing.T) {
 	server, client := net.Pipe() // nobody reads client: writes block
 	defer client.Close()
 	c := &Conn{node: n, app: app, socketID: "1.1", nc: server, subs: map[string]*chanSub{}}
-	frame := TextFrame(make([]byte, 300))
+	frame := textFrame(make([]byte, 300))
 	done := make(chan struct{})
 	go func() {
 		for i := 0; i < 20; i++ {
@@ -197,7 +197,7 @@ func benchBroadcast(b *testing.B, subscribers int) {
 	n, app := testNode(b)
 	for i := 0; i < subscribers; i++ {
 		c := discardingConn(b, n, app)
-		n.hub.Add(app.ID, "bench", &Subscription{conn: c, socketID: c.socketID})
+		n.index.add(app.ID, "bench", &subscription{conn: c, socketID: c.socketID})
 	}
 	data := string(make([]byte, 100))
 	ch := protocol.Channel{Name: "bench"}
@@ -219,14 +219,14 @@ func BenchmarkEncodeEvent(b *testing.B) {
 	ev := &protocol.Event{Name: "update", Channel: "news", Data: `{"price":"` + strconv.Itoa(123456) + `","text":"a \"quoted\" value"}`}
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		TextFrame(protocol.EncodeEvent(ev))
+		textFrame(protocol.EncodeEvent(ev))
 	}
 }
 
 func BenchmarkQueueSend(b *testing.B) {
 	n, app := testNode(b)
 	c := discardingConn(b, n, app)
-	frame := TextFrame(make([]byte, 100))
+	frame := textFrame(make([]byte, 100))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

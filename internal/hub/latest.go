@@ -112,5 +112,5 @@ func latestFrame(event, channel string, events []store.Event, more bool) []byte 
 	} else {
 		b = append(b, "false}"...)
 	}
-	return TextFrame(protocol.EncodeEvent(&protocol.Event{Name: event, Channel: channel, Data: string(b)}))
+	return textFrame(protocol.EncodeEvent(&protocol.Event{Name: event, Channel: channel, Data: string(b)}))
 }

@@ -56,7 +56,7 @@ func (n *Node) join(c *Conn, ch protocol.Channel, member *joiningMember, src sou
 		n.stateFailed("join", app.ID, err)
 		return nil, joined, errStateDown
 	}
-	cs := &chanSub{ch: ch, sub: &Subscription{conn: c, socketID: c.socketID}, src: src}
+	cs := &chanSub{ch: ch, sub: &subscription{conn: c, socketID: c.socketID}, src: src}
 	if member != nil {
 		cs.member = &memberRef{userID: member.userID, rawID: member.rawID}
 		if isMember {
@@ -80,7 +80,7 @@ func (n *Node) join(c *Conn, ch protocol.Channel, member *joiningMember, src sou
 	if held {
 		cs.sub.hold.Store(&hold{conn: c})
 	}
-	if n.hub.Add(app.ID, ch.Name, cs.sub) {
+	if n.index.add(app.ID, ch.Name, cs.sub) {
 		// Before any state is read for the answer: a cluster broker
 		// returns once the channel's publications reach this node.
 		if err := n.broker.Subscribe(app.ID, ch.Name); err != nil {
@@ -107,7 +107,7 @@ func (n *Node) leave(c *Conn, cs *chanSub) {
 	app := c.settings()
 	name := cs.ch.Name
 	delete(c.subs, name)
-	if n.hub.Remove(app.ID, name, cs.sub) {
+	if n.index.remove(app.ID, name, cs.sub) {
 		if err := n.broker.Unsubscribe(app.ID, name); err != nil {
 			n.log.Error("broker unsubscribe failed", "app", app.ID, "err", err)
 		}
@@ -206,10 +206,10 @@ func (n *Node) stateFailed(op, app string, err error) {
 	n.log.Error("cluster state "+op+" failed", "app", app, "err", err)
 }
 
-// Conns returns the local connections holding a channel, whatever their
+// conns returns the local connections holding a channel, whatever their
 // sources: the channel index doubles as the index of personal channel
 // holders and presence members.
-func (h *Hub) Conns(app, channel string) []*Conn {
+func (h *index) conns(app, channel string) []*Conn {
 	sh := h.shard(app, channel)
 	sh.rlock()
 	defer sh.runlock()

@@ -259,7 +259,7 @@ func TestPersonalSubscribeSeesFollowAnnouncedMeanwhile(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("frames\n got: %v\nwant: %v", got, want)
 	}
-	if n.hub.LocalCount(app.ID, "news") != 1 {
+	if n.index.localCount(app.ID, "news") != 1 {
 		t.Fatal("the socket does not hold the followed channel")
 	}
 }

@@ -40,5 +40,5 @@ func (n *Node) handleMessage(c *Conn, msg []byte) {
 
 // sendError queues a pusher:error frame (code 0 is sent as null).
 func (c *Conn) sendError(code int, message string) {
-	c.send(TextFrame(protocol.EncodeError(code, message)))
+	c.send(textFrame(protocol.EncodeError(code, message)))
 }

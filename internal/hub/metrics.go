@@ -61,7 +61,7 @@ func (h *durationHist) observe(d time.Duration) {
 // totals counts local subscriptions and channels by walking the shards,
 // so subscribe and unsubscribe keep no extra counters. Each shard is
 // read-locked only for its own walk.
-func (h *Hub) totals() (subs, chans int) {
+func (h *index) totals() (subs, chans int) {
 	for i := range h.shards {
 		sh := &h.shards[i]
 		sh.rlock()

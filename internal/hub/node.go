@@ -62,7 +62,7 @@ type Node struct {
 	apps    apps.Registry
 	state   state.State
 	broker  broker.Broker
-	hub     *Hub
+	index   *index
 	ids     *protocol.SocketIDs
 	poll    *poller // nil where the OS has none: reader goroutines then
 	writers *writerPool
@@ -80,12 +80,12 @@ type Node struct {
 	misses    cacheMisses // cache_miss webhook deduplication
 	repairs   repairs     // cluster-state changes to retry (repair.go)
 	ext       pushi       // pushi's extensions, at the hook points in ext.go
-	metrics   Metrics
+	metrics   nodeMetrics
 	closeOnce sync.Once // Close may be called again (Shutdown twice)
 }
 
-// Metrics are the node's running counters.
-type Metrics struct {
+// nodeMetrics are the node's running counters.
+type nodeMetrics struct {
 	connsAccepted  atomic.Uint64
 	connsClosed    atomic.Uint64
 	connsThrottled atomic.Uint64 // refused by a connection-rate limit before the upgrade
@@ -109,7 +109,7 @@ func NewNode(opts Options, registry apps.Registry, st state.State, newBroker New
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	n := &Node{opts: opts, log: opts.Logger, apps: registry, state: st, hub: NewHub(), ids: protocol.NewSocketIDs()}
+	n := &Node{opts: opts, log: opts.Logger, apps: registry, state: st, index: newIndex(), ids: protocol.NewSocketIDs()}
 	n.counts.init(n)
 	n.repairs.init(n)
 	n.ext = pushi{n}
@@ -148,7 +148,7 @@ type handler struct{ n *Node }
 
 func (h handler) Deliver(p *broker.Publication) {
 	start := time.Now()
-	h.n.hub.Broadcast(p.App, p.Channel, TextFrame(p.Payload), p.Exclude, p.MemberVersion)
+	h.n.index.broadcast(p.App, p.Channel, textFrame(p.Payload), p.Exclude, p.MemberVersion)
 	h.n.metrics.fanout.observe(time.Since(start))
 }
 
@@ -156,7 +156,7 @@ func (h handler) Control(c broker.Control) {
 	n := h.n
 	switch c := c.(type) {
 	case broker.TerminateUser:
-		for _, conn := range n.hub.UserConns(c.App, c.UserID) {
+		for _, conn := range n.index.userConnsOf(c.App, c.UserID) {
 			conn.closeWith(protocol.CodeUnauthorized, "Connection terminated by the server")
 		}
 	case broker.UserPresence:
@@ -164,8 +164,8 @@ func (h handler) Control(c broker.Control) {
 		if c.Online {
 			name = "online"
 		}
-		frame := TextFrame(watchlistFrame([]watchEvent{{Name: name, UserIDs: []string{c.UserID}}}))
-		for _, conn := range n.hub.Watchers(c.App, c.UserID) {
+		frame := textFrame(watchlistFrame([]watchEvent{{Name: name, UserIDs: []string{c.UserID}}}))
+		for _, conn := range n.index.watchersOf(c.App, c.UserID) {
 			conn.send(frame)
 		}
 	case broker.FollowChanged:

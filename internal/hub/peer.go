@@ -135,7 +135,7 @@ func (n *Node) publishPeerSync(app, channel string) {
 // syncPeers reconciles every local peer-enabled socket of a presence
 // channel (a PeerSync from any node).
 func (n *Node) syncPeers(app, channel string) {
-	for _, c := range n.hub.Conns(app, channel) {
+	for _, c := range n.index.conns(app, channel) {
 		c.mu.Lock()
 		if cs := c.subs[channel]; !c.gone && cs != nil && cs.member != nil && cs.member.peer {
 			n.reconcilePeers(c, cs)
@@ -148,7 +148,7 @@ func peerFrame(event, presenceName, peerName string, partner json.RawMessage) []
 	b := append([]byte(`{"channel":`), protocol.AppendString(nil, peerName)...)
 	b = append(append(b, `,"user_id":`...), partner...)
 	b = append(b, '}')
-	return TextFrame(protocol.EncodeEvent(&protocol.Event{Name: event, Channel: presenceName, Data: string(b)}))
+	return textFrame(protocol.EncodeEvent(&protocol.Event{Name: event, Channel: presenceName, Data: string(b)}))
 }
 
 func sortedKeys(m map[string]json.RawMessage) []string {

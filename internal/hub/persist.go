@@ -11,8 +11,8 @@ import (
 	"github.com/pushi-io/pushi/internal/store"
 )
 
-// ErrNoStore is returned when persistence is asked of a node without a store.
-var ErrNoStore = errors.New("persistence needs a store")
+// errNoStore is returned when persistence is asked of a node without a store.
+var errNoStore = errors.New("persistence needs a store")
 
 // Sender says who an event comes from, for its stored record.
 type Sender struct {
@@ -30,7 +30,7 @@ type Sender struct {
 func (n *Node) PublishPersisted(ctx context.Context, app *apps.App, chans []protocol.Channel, name, data string, from Sender) error {
 	st := n.opts.Store
 	if st == nil {
-		return ErrNoStore
+		return errNoStore
 	}
 	names := make([]string, len(chans))
 	for i, ch := range chans {

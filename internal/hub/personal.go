@@ -241,7 +241,7 @@ func (n *Node) resyncAliases(c *Conn, personal string, ps *personalSub, latest [
 // followChanged applies a follow change to the local sockets holding the
 // follower's personal channel (docs/features.md §3 live re-sync).
 func (n *Node) followChanged(app, personal, channel string, added bool) {
-	for _, c := range n.hub.Conns(app, personal) {
+	for _, c := range n.index.conns(app, personal) {
 		n.applyFollow(c, personal, channel, added)
 	}
 }
@@ -291,7 +291,7 @@ func personalSucceeded(channel string, alias []string, events []store.Event) []b
 		b = appendStoredEvent(b, &events[i])
 	}
 	b = append(b, "]}"...)
-	return TextFrame(protocol.EncodeEvent(&protocol.Event{Name: "pusher_internal:subscription_succeeded", Channel: channel, Data: string(b)}))
+	return textFrame(protocol.EncodeEvent(&protocol.Event{Name: "pusher_internal:subscription_succeeded", Channel: channel, Data: string(b)}))
 }
 
 func aliasChangedFrame(personal string, alias, added, removed []string) []byte {
@@ -299,7 +299,7 @@ func aliasChangedFrame(personal string, alias, added, removed []string) []byte {
 	b = append(append(b, `,"added":`...), appendStrings(nil, added)...)
 	b = append(append(b, `,"removed":`...), appendStrings(nil, removed)...)
 	b = append(b, '}')
-	return TextFrame(protocol.EncodeEvent(&protocol.Event{Name: "pushi_internal:alias_changed", Channel: personal, Data: string(b)}))
+	return textFrame(protocol.EncodeEvent(&protocol.Event{Name: "pushi_internal:alias_changed", Channel: personal, Data: string(b)}))
 }
 
 func appendStrings(b []byte, list []string) []byte {

@@ -25,7 +25,7 @@ type replayRequest struct {
 	// Set once the socket joined: the subscription whose hold the replay
 	// releases, and what the answer before it covered.
 	ch      protocol.Channel
-	sub     *Subscription
+	sub     *subscription
 	members uint64 // the member snapshot's version
 }
 
@@ -81,7 +81,7 @@ func (n *Node) replay(c *Conn, r *replayRequest) {
 	)
 	complete := true
 	if st := n.opts.Store; st == nil {
-		err = ErrNoStore
+		err = errNoStore
 	} else if r.sinceMode {
 		records, more, err = st.Events(ctx, app.ID, ch.Name, store.EventQuery{Forward: true, After: r.since, Limit: app.Persistence.ReadMax})
 		if err == nil && !more {
@@ -115,7 +115,7 @@ func (n *Node) replay(c *Conn, r *replayRequest) {
 		if e.UserID != "" {
 			ev.UserID = protocol.AppendString(nil, e.UserID)
 		}
-		c.send(TextFrame(protocol.EncodeEvent(&ev)))
+		c.send(textFrame(protocol.EncodeEvent(&ev)))
 		lastSeq = e.Seq
 	}
 	c.send(replayDoneFrame(ch.Name, len(records), lastSeq, complete))
@@ -133,5 +133,5 @@ func replayDoneFrame(channel string, count int, lastSeq int64, complete bool) []
 	b = append(b, `,"complete":`...)
 	b = strconv.AppendBool(b, complete)
 	b = append(b, '}')
-	return TextFrame(protocol.EncodeEvent(&protocol.Event{Name: "pushi_internal:replay_done", Channel: channel, Data: string(b)}))
+	return textFrame(protocol.EncodeEvent(&protocol.Event{Name: "pushi_internal:replay_done", Channel: channel, Data: string(b)}))
 }

@@ -41,7 +41,7 @@ func (n *Node) Stats() Stats {
 		StateErrors:       m.stateErrors.Load(),
 		StateRepairs:      n.repairs.pending(),
 	}
-	s.Subscriptions, s.Channels = n.hub.totals()
+	s.Subscriptions, s.Channels = n.index.totals()
 	for _, cc := range n.ClosedByCode() {
 		if cc.Count > 0 {
 			s.ClosedByCode[cc.Code] = cc.Count

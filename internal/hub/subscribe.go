@@ -80,7 +80,7 @@ func subscriptionError(channel string, e *subError) []byte {
 	data = append(data, `,"status":`...)
 	data = strconv.AppendInt(data, int64(e.status), 10)
 	data = append(data, '}')
-	return TextFrame(protocol.EncodeEvent(&protocol.Event{Name: "pusher:subscription_error", Channel: channel, Data: string(data)}))
+	return textFrame(protocol.EncodeEvent(&protocol.Event{Name: "pusher:subscription_error", Channel: channel, Data: string(data)}))
 }
 
 // trySubscribe authorises and joins; a replay it returns is run by the
@@ -184,7 +184,7 @@ func (n *Node) succeededFrame(c *Conn, ch protocol.Channel) ([]byte, uint64, *su
 		}
 		data, version = string(presenceData(snap.Members)), snap.Version
 	}
-	return TextFrame(protocol.EncodeEvent(&protocol.Event{Name: "pusher_internal:subscription_succeeded", Channel: ch.Name, Data: data})), version, nil
+	return textFrame(protocol.EncodeEvent(&protocol.Event{Name: "pusher_internal:subscription_succeeded", Channel: ch.Name, Data: data})), version, nil
 }
 
 func presenceData(members []state.Member) []byte {
@@ -227,10 +227,10 @@ func (n *Node) sendCacheFrame(c *Conn, ch protocol.Channel) {
 			n.hook(app, WebhookEvent{Name: "cache_miss", Channel: ch.Name})
 		}
 		miss := append(append([]byte(`{"event":"pusher:cache_miss","channel":`), protocol.AppendString(nil, ch.Name)...), '}')
-		c.send(TextFrame(miss))
+		c.send(textFrame(miss))
 		return
 	}
-	c.send(TextFrame(protocol.EncodeEvent(&protocol.Event{Name: ev.Event, Channel: ch.Name, Data: ev.Data})))
+	c.send(textFrame(protocol.EncodeEvent(&protocol.Event{Name: ev.Event, Channel: ch.Name, Data: ev.Data})))
 }
 
 func (n *Node) unsubscribe(c *Conn, f *protocol.Frame) {

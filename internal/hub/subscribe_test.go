@@ -411,7 +411,7 @@ func TestStateFailurePolicy(t *testing.T) {
 	if got := rc.frames(t, 1); len(got) != 1 || got[0] != errFrame("news") {
 		t.Fatalf("refused join: %v", got)
 	}
-	if n.hub.LocalCount(app.ID, "news") != 0 || len(c.subs) != 0 || s.hooked("channel_occupied", "news") != 0 {
+	if n.index.localCount(app.ID, "news") != 0 || len(c.subs) != 0 || s.hooked("channel_occupied", "news") != 0 {
 		t.Fatal("a refused join left the socket in the hub, the connection or a webhook")
 	}
 	s.fail("join", false)
@@ -439,7 +439,7 @@ func TestStateFailurePolicy(t *testing.T) {
 	// (vacated, once) is raised then.
 	s.fail("leave", true)
 	n.handleMessage(c, unsubscribeMsg("news"))
-	if n.hub.LocalCount(app.ID, "news") != 0 {
+	if n.index.localCount(app.ID, "news") != 0 {
 		t.Fatal("the socket still receives the channel it left")
 	}
 	if counts, _ := n.state.Channel(ctx, app.ID, "news"); counts.Subscriptions != 1 || n.repairs.pending() != 1 {

@@ -8,8 +8,8 @@ import (
 )
 
 var (
-	pingFrame = TextFrame([]byte(`{"event":"pusher:ping","data":"{}"}`))
-	pongFrame = TextFrame([]byte(`{"event":"pusher:pong","data":"{}"}`))
+	pingFrame = textFrame([]byte(`{"event":"pusher:ping","data":"{}"}`))
+	pongFrame = textFrame([]byte(`{"event":"pusher:pong","data":"{}"}`))
 )
 
 // startTimers arms the connection's single activity timer. Its first firing

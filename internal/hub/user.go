@@ -95,7 +95,7 @@ func (n *Node) signin(c *Conn, f *protocol.Frame) {
 	again := c.userID == id
 	old := c.watchlist
 	c.userID, c.userInfo, c.watchlist, c.authed = id, info, watchlist, true
-	n.hub.SetUser(app.ID, id, c, old, watchlist)
+	n.index.setUser(app.ID, id, c, old, watchlist)
 	c.mu.Unlock()
 
 	ctx := context.Background()
@@ -112,7 +112,7 @@ func (n *Node) signin(c *Conn, f *protocol.Frame) {
 		}
 	}
 	success := append([]byte(`{"event":"pusher:signin_success","data":{"user_data":`), protocol.AppendString(nil, raw)...)
-	c.send(TextFrame(append(success, "}}"...)))
+	c.send(textFrame(append(success, "}}"...)))
 	if truncated {
 		c.sendError(protocol.CodeWatchlistTooLong, "Watchlist is limited to "+strconv.Itoa(app.Limits.WatchlistMax)+" user ids; the rest were ignored")
 	}
@@ -149,7 +149,7 @@ func (n *Node) sendWatchlistState(c *Conn, watchlist []string) {
 		events = append(events, watchEvent{"offline", offline})
 	}
 	if len(events) > 0 {
-		c.send(TextFrame(watchlistFrame(events)))
+		c.send(textFrame(watchlistFrame(events)))
 	}
 }
 
@@ -174,7 +174,7 @@ func (n *Node) publishUserPresence(app, user string, online bool) {
 // signOut forgets the connection's user when it ends. Caller holds c.mu.
 func (n *Node) signOut(c *Conn) {
 	app := c.settings()
-	n.hub.RemoveUser(app.ID, c.userID, c, c.watchlist)
+	n.index.removeUser(app.ID, c.userID, c, c.watchlist)
 	last, err := n.state.UserOffline(context.Background(), app.ID, c.userID, c.socketID)
 	if err != nil {
 		n.stateFailed("user offline", app.ID, err)

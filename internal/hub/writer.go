@@ -45,7 +45,7 @@ func (c *Conn) closeWith(code int, message string) {
 
 func (c *Conn) queueCloseLocked(code int, message string) {
 	if code >= 4000 {
-		f := TextFrame(protocol.EncodeError(code, message))
+		f := textFrame(protocol.EncodeError(code, message))
 		c.pending = append(c.pending, f)
 		c.pendingBytes += len(f)
 	}

@@ -38,8 +38,8 @@ func appendFrameHeader(dst []byte, op byte, n int) []byte {
 	return dst
 }
 
-// TextFrame wraps a JSON payload into a complete WebSocket text frame.
-func TextFrame(payload []byte) []byte {
+// textFrame wraps a JSON payload into a complete WebSocket text frame.
+func textFrame(payload []byte) []byte {
 	b := make([]byte, 0, frameHeaderLen(len(payload))+len(payload))
 	b = appendFrameHeader(b, opText, len(payload))
 	return append(b, payload...)
