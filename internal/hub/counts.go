@@ -42,11 +42,11 @@ func (t *countThrottle) changed(app *apps.App, ch protocol.Channel, count int) {
 	}
 	k := chanKey{app.ID, ch.Name}
 	now := time.Now()
-	t.mu.Lock()
+	t.lock()
 	st := t.last[k]
 	if count <= countCoalesceAbove && (st == nil || !st.pending) {
 		delete(t.last, k)
-		t.mu.Unlock()
+		t.unlock()
 		t.node.publishCount(app.ID, ch.Name, count)
 		return
 	}
@@ -59,18 +59,18 @@ func (t *countThrottle) changed(app *apps.App, ch protocol.Channel, count int) {
 			st.pending = true
 			time.AfterFunc(wait, func() { t.flush(app, ch.Name) })
 		}
-		t.mu.Unlock()
+		t.unlock()
 		return
 	}
 	st.sentAt = now
-	t.mu.Unlock()
+	t.unlock()
 	t.node.publishCount(app.ID, ch.Name, count)
 }
 
 // flush sends the settled count after a coalescing window.
 func (t *countThrottle) flush(app *apps.App, channel string) {
 	counts, err := t.node.state.Channel(context.Background(), app.ID, channel)
-	t.mu.Lock()
+	t.lock()
 	k := chanKey{app.ID, channel}
 	if st := t.last[k]; st != nil {
 		st.pending = false
@@ -79,7 +79,7 @@ func (t *countThrottle) flush(app *apps.App, channel string) {
 			delete(t.last, k) // back to immediate frames; forget the window
 		}
 	}
-	t.mu.Unlock()
+	t.unlock()
 	if err == nil && counts.Subscriptions > 0 {
 		t.node.publishCount(app.ID, channel, counts.Subscriptions)
 	}
@@ -97,3 +97,6 @@ func (n *Node) publishCount(app, channel string, count int) {
 }
 
 func itoa(v int) string { return strconv.Itoa(v) }
+
+func (t *countThrottle) lock()   { t.mu.Lock(); lockTaken() }
+func (t *countThrottle) unlock() { lockReleased(); t.mu.Unlock() }

@@ -10,9 +10,10 @@ import (
 
 // The hub's one hard locking rule (docs/architecture.md, "Lock order"): no
 // shared lock — a hub shard, the user index, a subscription's hold, the
-// count throttle, the cache-miss set, a connection's outgoing queue — is
-// held across a call to the cluster state, the broker, the durable store
-// or webhooks. With a networked state or broker such a call is a round
+// count throttle, the cache-miss set — is held across a call to the
+// cluster state, the broker, the durable store or webhooks. (A
+// connection's outgoing queue lock, wmu, is a leaf that only appends; it
+// is not tracked, to keep its per-recipient cost at nothing.) With a networked state or broker such a call is a round
 // trip, and every broadcast on that shard would wait for it.
 //
 // Tests enforce it: with lockDebug on, every shared lock records the

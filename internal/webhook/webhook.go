@@ -5,7 +5,8 @@
 //
 // Emit only hands the event over (a bounded channel); one intake
 // goroutine takes it from there: the delays and their cancellation, then
-// the queues. Lock order: Dispatcher.mu is the only lock; it is never
+// the queues. Dispatcher.mu is the package's only lock, a leaf in the
+// process's lock order (docs/architecture.md, "Lock order"): it is never
 // held across a network call, a timer callback's work or a call into the
 // registry. The delays are the intake goroutine's alone and take none.
 package webhook
