@@ -70,8 +70,8 @@ func (s *Static) All() []*App {
 	return out
 }
 
-// with returns a copy of s holding a in place of the app with its id.
-// Apps are never mutated, so copying the maps is enough; writes are rare
+// with returns a copy of s without the app whose id is drop and with a
+// (when not nil): the next version a writer publishes. Apps are never mutated, so copying the maps is enough; writes are rare
 // (admin API, start), so copying beats locking every lookup.
 func (s *Static) with(a *App, drop string) *Static {
 	next := &Static{byID: make(map[string]*App, len(s.byID)+1), byKey: make(map[string]*App, len(s.byKey)+1)}
