@@ -17,6 +17,9 @@ if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted"; exit 1; 
 go vet ./...
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
+step "import diagram (docs/architecture.md, the imports block)"
+go test -count=1 ./internal/archcheck
+
 step "build"
 mkdir -p bin
 go build -o bin/pushi ./cmd/pushi

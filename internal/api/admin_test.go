@@ -56,7 +56,7 @@ type adminEnv struct {
 	t     *testing.T
 	url   string
 	store store.Store
-	reg   *apps.Static
+	reg   *apps.Writable
 	now   time.Time
 }
 
@@ -68,7 +68,7 @@ func newAdminEnv(t *testing.T, token string, wrap func(store.Store) store.Store)
 	if err := st.PutApp(context.Background(), store.NewStoredApp(configApp, true)); err != nil {
 		t.Fatal(err)
 	}
-	reg, err := apps.NewStatic([]apps.App{configApp})
+	reg, err := apps.NewWritable([]apps.App{configApp})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func newAdminEnv(t *testing.T, token string, wrap func(store.Store) store.Store)
 	if wrap != nil {
 		served = wrap(st)
 	}
-	a := New(Options{Logger: log, Store: served, AdminToken: token, Now: func() time.Time { return e.now }}, reg, node)
+	a := New(Options{Logger: log, Store: served, AppWriter: reg, AdminToken: token, Now: func() time.Time { return e.now }}, reg, node)
 	srv := httptest.NewServer(a)
 	t.Cleanup(srv.Close)
 	e.url = srv.URL

@@ -65,7 +65,7 @@ func newFuzzEnv(f testing.TB) *fuzzEnv {
 	}
 	app := *testApp()
 	app.Persistence.Prefixes = []string{"persist-"} // triggers there take the store path
-	reg, err := apps.NewStatic([]apps.App{app, configApp, managedApp})
+	reg, err := apps.NewWritable([]apps.App{app, configApp, managedApp})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func newFuzzEnv(f testing.TB) *fuzzEnv {
 	}
 	f.Cleanup(node.Close)
 	e := &fuzzEnv{now: time.Now()}
-	e.api = New(Options{Logger: log, Store: st, AdminToken: adminToken, Now: func() time.Time { return e.now }}, reg, node)
+	e.api = New(Options{Logger: log, Store: st, AppWriter: reg, AdminToken: adminToken, Now: func() time.Time { return e.now }}, reg, node)
 	return e
 }
 

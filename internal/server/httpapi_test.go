@@ -380,3 +380,23 @@ func TestHTTPRawUnescapedQuery(t *testing.T) {
 		t.Fatalf("raw , query: %d %v", st, body)
 	}
 }
+
+// GET /channels?info=subscription_count gives every listed channel its
+// connection count, whether or not the app pushes counts (§13, §14.2).
+func TestHTTPChannelsSubscriptionCount(t *testing.T) {
+	s := startServer(t, nil)
+	for _, app := range []testApp{appBasic, appFull} { // subscription_count off, on
+		a, b, c := s.connect(t, app.key), s.connect(t, app.key), s.connect(t, app.key)
+		a.subscribe("tally", nil)
+		b.subscribe("tally", nil)
+		c.subscribePresence(app, "presence-tally", `{"user_id":"1"}`)
+		s.wantAPI(t, app, "GET", "/channels", q("info", "subscription_count"), "", 200,
+			`{"channels":{"tally":{"subscription_count":2},"presence-tally":{"subscription_count":1}}}`)
+		s.wantAPI(t, app, "GET", "/channels", q("filter_by_prefix", "presence-", "info", "user_count,subscription_count"), "", 200,
+			`{"channels":{"presence-tally":{"user_count":1,"subscription_count":1}}}`)
+		s.wantAPI(t, app, "GET", "/channels/tally", q("info", "subscription_count"), "", 200, `{"occupied":true,"subscription_count":2}`)
+		// user_count keeps its prefix rule; unknown attributes stay a 400.
+		s.wantAPIError(t, app, "GET", "/channels", q("info", "subscription_count,user_count"), "", 400)
+		s.wantAPIError(t, app, "GET", "/channels", q("info", "subscription_count,cache"), "", 400)
+	}
+}

@@ -135,8 +135,8 @@ func fastOptions() Options {
 		RetryFirst: 20 * time.Millisecond, RetryMax: 80 * time.Millisecond, RetryFor: 500 * time.Millisecond}
 }
 
-func newDispatcher(t *testing.T, opts Options, list ...apps.App) (*Dispatcher, *apps.Static) {
-	reg, err := apps.NewStatic(list)
+func newDispatcher(t *testing.T, opts Options, list ...apps.App) (*Dispatcher, *apps.Writable) {
+	reg, err := apps.NewWritable(list)
 	if err != nil {
 		t.Fatal(err)
 	}
