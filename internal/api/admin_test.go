@@ -6,11 +6,9 @@ import (
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/md5"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -27,10 +25,9 @@ import (
 	"github.com/pushi-io/pushi/internal/apps"
 	"github.com/pushi-io/pushi/internal/hub"
 	"github.com/pushi-io/pushi/internal/presence"
-	"github.com/pushi-io/pushi/internal/protocol"
-	"github.com/pushi-io/pushi/internal/signature"
 	"github.com/pushi-io/pushi/internal/store"
 	"github.com/pushi-io/pushi/internal/store/sqlite"
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 const adminToken = "test-admin-token-0123456789"
@@ -149,15 +146,7 @@ func checkError(t *testing.T, status int, out map[string]any) {
 // signed sends a Pusher-signed request with key and secret.
 func (e *adminEnv) signed(method, path, key, secret, body string) (int, map[string]any) {
 	e.t.Helper()
-	q := url.Values{}
-	q.Set("auth_key", key)
-	q.Set("auth_timestamp", strconv.FormatInt(e.now.Unix(), 10))
-	q.Set("auth_version", "1.0")
-	if body != "" {
-		sum := md5.Sum([]byte(body))
-		q.Set("body_md5", hex.EncodeToString(sum[:]))
-	}
-	q.Set("auth_signature", protocol.Sign(secret, signature.StringToSign(method, path, signature.ParseQuery(q.Encode()))))
+	q := testkit.SignedQuery(method, path, key, secret, nil, []byte(body), e.now)
 	status, out, _ := e.do(method, path+"?"+q.Encode(), "", body)
 	return status, out
 }

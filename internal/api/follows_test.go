@@ -2,25 +2,19 @@ package api
 
 import (
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pushi-io/pushi/internal/apps"
 	"github.com/pushi-io/pushi/internal/hub"
 	"github.com/pushi-io/pushi/internal/presence"
-	"github.com/pushi-io/pushi/internal/protocol"
-	"github.com/pushi-io/pushi/internal/signature"
 	"github.com/pushi-io/pushi/internal/store"
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 func TestParseFollow(t *testing.T) {
@@ -137,13 +131,7 @@ func followServer(t *testing.T, st store.Store) string {
 // signedCall sends a request signed as testApp (key k, secret s).
 func signedCall(t *testing.T, base, method, path, body string) (int, map[string]any) {
 	t.Helper()
-	q := url.Values{"auth_key": {"k"}, "auth_timestamp": {strconv.FormatInt(time.Now().Unix(), 10)}, "auth_version": {"1.0"}}
-	if body != "" {
-		sum := md5.Sum([]byte(body))
-		q.Set("body_md5", hex.EncodeToString(sum[:]))
-	}
-	q.Set("auth_signature", protocol.Sign("s", signature.StringToSign(method, path, signature.ParseQuery(q.Encode()))))
-	req, err := http.NewRequest(method, base+path+"?"+q.Encode(), strings.NewReader(body))
+	req, err := http.NewRequest(method, base+testkit.SignedTarget(method, path, "k", "s", nil, []byte(body)), strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

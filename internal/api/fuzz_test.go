@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,7 +12,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,10 +19,9 @@ import (
 	"github.com/pushi-io/pushi/internal/apps"
 	"github.com/pushi-io/pushi/internal/hub"
 	"github.com/pushi-io/pushi/internal/presence"
-	"github.com/pushi-io/pushi/internal/protocol"
-	"github.com/pushi-io/pushi/internal/signature"
 	"github.com/pushi-io/pushi/internal/store"
 	"github.com/pushi-io/pushi/internal/store/sqlite"
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 // The targets here drive the whole HTTP stack in process: each request is
@@ -87,17 +83,11 @@ func newFuzzEnv(f testing.TB) *fuzzEnv {
 // Pusher client would; a fuzzed auth_* key merges with ours (repeated keys
 // join with ",") and is refused with a 401, which the checks accept.
 func (e *fuzzEnv) signQuery(method, decodedPath, raw string, body []byte, key, secret string) string {
-	q := url.Values{"auth_key": {key}, "auth_timestamp": {strconv.FormatInt(e.now.Unix(), 10)}, "auth_version": {"1.0"}}
-	if len(body) > 0 {
-		sum := md5.Sum(body)
-		q.Set("body_md5", hex.EncodeToString(sum[:]))
-	}
-	full := q.Encode()
+	full := testkit.AuthParams(key, e.now, body).Encode()
 	if raw != "" {
 		full = raw + "&" + full
 	}
-	sig := protocol.Sign(secret, signature.StringToSign(method, decodedPath, signature.ParseQuery(full)))
-	return full + "&auth_signature=" + sig
+	return full + "&auth_signature=" + testkit.Signature(secret, method, decodedPath, full)
 }
 
 // serve parses the request from its wire form, as net/http's server does,

@@ -13,6 +13,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/pushi-io/pushi/internal/store"
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 // Regression tests of issue 10's findings that live on the WebSocket
@@ -93,9 +94,7 @@ func TestRejectedAttemptLogIsBounded(t *testing.T) {
 			t.Fatalf("%.40s…: %v", path, err)
 		}
 		c.conn.Close()
-		for deadline := time.Now().Add(5 * time.Second); s.Node.Connections() != 0 && time.Now().Before(deadline); {
-			time.Sleep(5 * time.Millisecond)
-		}
+		testkit.Eventually(t, 5*time.Second, "the connection to be torn down", func() bool { return s.Node.Connections() == 0 })
 		time.Sleep(20 * time.Millisecond) // the refusal line follows the close
 		if grew := len(logs.String()) - before; grew > 2048 {
 			t.Fatalf("%.40s…: %d bytes of log for one attempt", path, grew)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 // hexSecret matches what every secret and signature here is: an admin
@@ -64,11 +66,7 @@ func TestJSONLogsOneLinePerConnectionAndNoSecrets(t *testing.T) {
 	closer.sendClose(1000)
 	// Teardown is asynchronous: wait for both before Shutdown closes what
 	// is left with 4200.
-	for deadline := time.Now().Add(5 * time.Second); s.Node.Connections() != 0; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections still open", s.Node.Connections())
-		}
-	}
+	testkit.Eventually(t, 5*time.Second, "both connections to be torn down", func() bool { return s.Node.Connections() == 0 })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

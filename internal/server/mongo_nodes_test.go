@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pushi-io/pushi/internal/testkit/ferret"
 )
 
 // Several pushi nodes share one MongoDB database (docs/storage.md): two
@@ -21,7 +23,7 @@ func TestMongoTwoNodesShareHistory(t *testing.T) {
   "persistence":{"default":true,"max_events_per_channel":1000000,"inbox_max_per_user":1000000}}]}`); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"MONGO_URL=" + ferretURI(t), "MONGO_DB=pushi_nodes", "PUSHI_APPS_FILE=" + appsFile,
+	env := []string{"MONGO_URL=" + ferret.Start(t), "MONGO_DB=pushi_nodes", "PUSHI_APPS_FILE=" + appsFile,
 		"PUSHI_ADMIN_TOKEN=" + testAdminToken, "PUSHI_HANDLERS=0"}
 	nodes := []*pushiProcess{startProcess(t, bin, env), startProcess(t, bin, env)}
 

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	pusher "github.com/pusher/pusher-http-go/v5"
+
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 // hookSink is a backend receiving protocol webhooks, each checked and
@@ -51,19 +53,14 @@ func newHookSink(t *testing.T, a testApp) *hookSink {
 // wait returns the events once n have arrived (and fails after 10 s).
 func (h *hookSink) wait(n int) []pusher.WebhookEvent {
 	h.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var got []pusher.WebhookEvent
+	testkit.Eventually(h.t, 10*time.Second, fmt.Sprint(n, " webhook events"), func() bool {
 		h.mu.Lock()
-		got := append([]pusher.WebhookEvent(nil), h.events...)
+		got = append([]pusher.WebhookEvent(nil), h.events...)
 		h.mu.Unlock()
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("got %d webhook events, want %d: %+v", len(got), n, got)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return len(got) >= n
+	})
+	return got
 }
 
 func (h *hookSink) rawEvents() []map[string]any {
@@ -202,13 +199,7 @@ func TestWebhooksToPrivateTargetsAreRefused(t *testing.T) {
 	s := startServer(t, map[string]string{"PUSHI_APPS_FILE": appsFile})
 	c := s.connect(t, appHooks.key)
 	c.subscribe("refused", nil)
-	deadline := time.Now().Add(10 * time.Second)
-	for s.Hooks.Stats().Refused == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the webhook to 127.0.0.1 was not refused")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, "the webhook to 127.0.0.1 to be refused", func() bool { return s.Hooks.Stats().Refused != 0 })
 	if v, _ := value(s.scrape(t), "pushi_webhook_dropped_total", map[string]string{"reason": "refused_destination"}); v != 1 {
 		t.Fatalf(`pushi_webhook_dropped_total{reason="refused_destination"} = %v, want 1`, v)
 	}
