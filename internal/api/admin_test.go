@@ -13,7 +13,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -23,10 +22,7 @@ import (
 	"time"
 
 	"github.com/pushi-io/pushi/internal/apps"
-	"github.com/pushi-io/pushi/internal/hub"
-	"github.com/pushi-io/pushi/internal/presence"
 	"github.com/pushi-io/pushi/internal/store"
-	"github.com/pushi-io/pushi/internal/store/sqlite"
 	"github.com/pushi-io/pushi/internal/testkit"
 )
 
@@ -38,16 +34,6 @@ var configApp = func() apps.App {
 	a.ID, a.Key, a.Secret = "900001", "config-key", "config-secret"
 	return a
 }()
-
-func openTestStore(t *testing.T) store.Store {
-	t.Helper()
-	st, err := sqlite.Open(t.TempDir() + "/pushi.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
 
 type adminEnv struct {
 	t     *testing.T
@@ -65,24 +51,14 @@ func newAdminEnv(t *testing.T, token string, wrap func(store.Store) store.Store)
 	if err := st.PutApp(context.Background(), store.NewStoredApp(configApp, true)); err != nil {
 		t.Fatal(err)
 	}
-	reg, err := apps.NewStatic([]apps.App{configApp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	opts := hub.DefaultOptions()
-	opts.Logger = log
-	node, err := hub.NewNode(opts, reg, presence.NewMemory(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(node.Close)
-	e := &adminEnv{t: t, store: st, reg: reg, now: time.Now()}
+	e := &adminEnv{t: t, store: st, now: time.Now()}
 	served := st
 	if wrap != nil {
 		served = wrap(st)
 	}
-	a := New(Options{Logger: log, Store: served, AdminToken: token, Now: func() time.Time { return e.now }}, reg, node)
+	// The admin routes use the API's store; the node has none.
+	a, reg := newTestAPI(t, nil, Options{Store: served, AdminToken: token, Now: func() time.Time { return e.now }}, configApp)
+	e.reg = reg
 	srv := httptest.NewServer(a)
 	t.Cleanup(srv.Close)
 	e.url = srv.URL

@@ -3,16 +3,11 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/pushi-io/pushi/internal/apps"
-	"github.com/pushi-io/pushi/internal/hub"
-	"github.com/pushi-io/pushi/internal/presence"
 	"github.com/pushi-io/pushi/internal/store"
 	"github.com/pushi-io/pushi/internal/testkit"
 )
@@ -111,19 +106,8 @@ func TestFollowStoreErrors(t *testing.T) {
 
 func followServer(t *testing.T, st store.Store) string {
 	t.Helper()
-	reg, err := apps.NewStatic([]apps.App{*testApp()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := hub.DefaultOptions()
-	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	opts.Store = st
-	node, err := hub.NewNode(opts, reg, presence.NewMemory(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(node.Close)
-	srv := httptest.NewServer(New(Options{Logger: opts.Logger}, reg, node))
+	a, _ := newTestAPI(t, st, Options{}, *testApp()) // the follows go through the node's store
+	srv := httptest.NewServer(a)
 	t.Cleanup(srv.Close)
 	return srv.URL
 }

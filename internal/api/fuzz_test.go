@@ -6,8 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,10 +15,7 @@ import (
 	"time"
 
 	"github.com/pushi-io/pushi/internal/apps"
-	"github.com/pushi-io/pushi/internal/hub"
-	"github.com/pushi-io/pushi/internal/presence"
 	"github.com/pushi-io/pushi/internal/store"
-	"github.com/pushi-io/pushi/internal/store/sqlite"
 	"github.com/pushi-io/pushi/internal/testkit"
 )
 
@@ -47,11 +42,7 @@ type fuzzEnv struct {
 // newFuzzEnv serves testApp, configApp and managedApp over a SQLite store.
 func newFuzzEnv(f testing.TB) *fuzzEnv {
 	f.Helper()
-	st, err := sqlite.Open(f.TempDir() + "/pushi.db")
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { st.Close() })
+	st := openTestStore(f)
 	ctx := context.Background()
 	if err := st.PutApp(ctx, store.NewStoredApp(configApp, true)); err != nil {
 		f.Fatal(err)
@@ -61,20 +52,8 @@ func newFuzzEnv(f testing.TB) *fuzzEnv {
 	}
 	app := *testApp()
 	app.Persistence.Prefixes = []string{"persist-"} // triggers there take the store path
-	reg, err := apps.NewStatic([]apps.App{app, configApp, managedApp})
-	if err != nil {
-		f.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	opts := hub.DefaultOptions()
-	opts.Logger, opts.Store = log, st
-	node, err := hub.NewNode(opts, reg, presence.NewMemory(), nil)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(node.Close)
 	e := &fuzzEnv{now: time.Now()}
-	e.api = New(Options{Logger: log, Store: st, AdminToken: adminToken, Now: func() time.Time { return e.now }}, reg, node)
+	e.api, _ = newTestAPI(f, st, Options{Store: st, AdminToken: adminToken, Now: func() time.Time { return e.now }}, app, configApp, managedApp)
 	return e
 }
 

@@ -28,6 +28,11 @@ import (
 
 var appCrash = testApp{"400001", "key-crash", "secret-crash"}
 
+// crashAppsJSON serves appCrash with every trigger persisted and caps no
+// test reaches.
+const crashAppsJSON = `{"apps":[{"id":"400001","key":"key-crash","secret":"secret-crash","name":"crash",
+  "persistence":{"default":true,"max_events_per_channel":1000000,"inbox_max_per_user":1000000}}]}`
+
 // pushiBinary builds cmd/pushi into the test's temp dir, or uses PUSHI_BIN.
 func pushiBinary(t *testing.T) string {
 	t.Helper()
@@ -145,12 +150,7 @@ func signedTrigger(client *http.Client, apiURL string, a testApp, body []byte) (
 func TestCrashKeepsAcknowledgedTriggers(t *testing.T) {
 	bin := pushiBinary(t)
 	dir := t.TempDir()
-	appsFile := filepath.Join(dir, "apps.json")
-	if err := writeFile(appsFile, `{"apps":[{"id":"400001","key":"key-crash","secret":"secret-crash","name":"crash",
-  "persistence":{"default":true,"max_events_per_channel":1000000,"inbox_max_per_user":1000000}}]}`); err != nil {
-		t.Fatal(err)
-	}
-	env := []string{"PUSHI_DB=" + filepath.Join(dir, "pushi.db"), "PUSHI_APPS_FILE=" + appsFile, "PUSHI_ADMIN_TOKEN=" + testAdminToken, "PUSHI_HANDLERS=0"}
+	env := []string{"PUSHI_DB=" + filepath.Join(dir, "pushi.db"), "PUSHI_APPS_FILE=" + writeApps(t, crashAppsJSON), "PUSHI_ADMIN_TOKEN=" + testAdminToken, "PUSHI_HANDLERS=0"}
 	p := startProcess(t, bin, env)
 	// A follower: each trigger's inbox row is part of what a 200 promises.
 	(&testServer{apiURL: p.apiURL}).followAPI(t, appCrash, true, "watcher", "crash")

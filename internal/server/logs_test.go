@@ -27,15 +27,7 @@ func TestJSONLogsOneLinePerConnectionAndNoSecrets(t *testing.T) {
 	vars := map[string]string{"APP_PORT": "0", "SERVER_PORT": "0", "PUSHI_DB": filepath.Join(dir, "pushi.db"), "LOG_FORMAT": "json"}
 	cfg := mustConfig(t, vars)
 	logs := &logBuffer{}
-	srv, err := New(cfg, NewLogger(cfg, logs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkTestStore(t, srv)
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &testServer{Server: srv, apiURL: "http://" + srv.Addr("api").String(), wsURL: "ws://" + srv.Addr("ws").String()}
+	s, _ := launch(t, cfg, NewLogger(cfg, logs))
 
 	credPath := filepath.Join(dir, credentialsFile)
 	fi, err := os.Stat(credPath)
@@ -70,7 +62,7 @@ func TestJSONLogsOneLinePerConnectionAndNoSecrets(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(ctx, 0); err != nil {
+	if err := s.Shutdown(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
 

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -95,11 +94,9 @@ func TestWebhookVacatedStormKeepsSubscribesAnswered(t *testing.T) {
 	}
 	total := sockets * perSocket
 	sink := newStormSink(t)
-	appsFile := filepath.Join(t.TempDir(), "apps.json")
-	writeFile(appsFile, fmt.Sprintf(`{"apps":[{"id":%q,"key":%q,"secret":%q,"webhook_batching":true,"allow_private_targets":true,
+	s := startServerWithApps(t, fmt.Sprintf(`{"apps":[{"id":%q,"key":%q,"secret":%q,"webhook_batching":true,"allow_private_targets":true,
 		"limits":{"max_channels_per_connection":%d},"webhooks":[{"url":%q}]}]}`,
-		appHooks.id, appHooks.key, appHooks.secret, perSocket, sink.srv.URL))
-	s := startServer(t, map[string]string{"PUSHI_APPS_FILE": appsFile})
+		appHooks.id, appHooks.key, appHooks.secret, perSocket, sink.srv.URL), nil)
 
 	var holders []*wsClient
 	for i := range sockets {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -78,11 +77,9 @@ func (h *hookSink) count() int {
 var appHooks = testApp{"700001", "key-hooks", "secret-hooks"}
 
 func startHookServer(t *testing.T, sink *hookSink, extra string) *testServer {
-	appsFile := filepath.Join(t.TempDir(), "apps.json")
 	// allow_private_targets: the sink listens on 127.0.0.1.
-	writeFile(appsFile, fmt.Sprintf(`{"apps":[{"id":%q,"key":%q,"secret":%q,"client_events":true,"allow_private_targets":true,
-		"webhooks":[{"url":%q}]%s}]}`, appHooks.id, appHooks.key, appHooks.secret, sink.srv.URL, extra))
-	return startServer(t, map[string]string{"PUSHI_APPS_FILE": appsFile})
+	return startServerWithApps(t, fmt.Sprintf(`{"apps":[{"id":%q,"key":%q,"secret":%q,"client_events":true,"allow_private_targets":true,
+		"webhooks":[{"url":%q}]%s}]}`, appHooks.id, appHooks.key, appHooks.secret, sink.srv.URL, extra), nil)
 }
 
 // Presence join, client event and leave raise, in order, channel_occupied,
@@ -193,10 +190,8 @@ func TestWebhooksCacheMissCountAndPublicClientEvent(t *testing.T) {
 // time and counted in /metrics; the sink never hears of it.
 func TestWebhooksToPrivateTargetsAreRefused(t *testing.T) {
 	sink := newHookSink(t, appHooks)
-	appsFile := filepath.Join(t.TempDir(), "apps.json")
-	writeFile(appsFile, fmt.Sprintf(`{"apps":[{"id":%q,"key":%q,"secret":%q,"webhooks":[{"url":%q}]}]}`,
-		appHooks.id, appHooks.key, appHooks.secret, sink.srv.URL))
-	s := startServer(t, map[string]string{"PUSHI_APPS_FILE": appsFile})
+	s := startServerWithApps(t, fmt.Sprintf(`{"apps":[{"id":%q,"key":%q,"secret":%q,"webhooks":[{"url":%q}]}]}`,
+		appHooks.id, appHooks.key, appHooks.secret, sink.srv.URL), nil)
 	c := s.connect(t, appHooks.key)
 	c.subscribe("refused", nil)
 	testkit.Eventually(t, 10*time.Second, "the webhook to 127.0.0.1 to be refused", func() bool { return s.Hooks.Stats().Refused != 0 })
