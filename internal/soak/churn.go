@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -15,6 +16,7 @@ import (
 
 // churnStats counts the churners' connect-subscribe-leave cycles.
 type churnStats struct {
+	start    time.Time // the load's, so an error says when it happened
 	cycles   atomic.Int64
 	clean    atomic.Int64 // closed with a close frame
 	dropped  atomic.Int64 // TCP socket closed without one
@@ -89,7 +91,7 @@ func churnOnce(ctx context.Context, d *bench.Dialer, channels int, st *churnStat
 			sleepCtx(ctx, time.Duration(200+rand.IntN(300))*time.Millisecond)
 			return
 		}
-		st.fail("dial: " + err.Error())
+		st.fail(fmt.Sprintf("dial at %.1fs of the load, failed after %.1fs: %v", dialStart.Sub(st.start).Seconds(), time.Since(dialStart).Seconds(), err))
 		sleepCtx(ctx, 100*time.Millisecond)
 		return
 	}
@@ -99,7 +101,7 @@ func churnOnce(ctx context.Context, d *bench.Dialer, channels int, st *churnStat
 	stuck.Stop()
 	if !ok {
 		_ = c.Abort()
-		st.fail("no subscription_succeeded within 5 s")
+		st.fail(fmt.Sprintf("dial at %.1fs of the load: no subscription_succeeded within 5 s", dialStart.Sub(st.start).Seconds()))
 		return
 	}
 	sleepCtx(ctx, time.Duration(100+rand.IntN(400))*time.Millisecond)

@@ -173,6 +173,7 @@ func run(o *Options, r *report) error {
 	loadCtx, stopLoad := context.WithTimeout(ctx, o.Duration)
 	defer stopLoad()
 	loadStart := time.Now()
+	churn.start = loadStart
 	var wg sync.WaitGroup
 	spawn := func(f func()) {
 		wg.Add(1)
@@ -256,8 +257,8 @@ func run(o *Options, r *report) error {
 	reportMalformed(r, malformed)
 	if flood != nil {
 		r.check(flood.refused.Load() > 0 && flood.other.Load() == 0 && flood.bad503.Load() == 0, "flood: some refused with 503, no other errors",
-			"%d attempts in %.2fs: %d upgraded, %d refused 503 (%d without Retry-After/JSON body), %d other errors%s",
-			flood.attempts.Load(), flood.elapsed.Seconds(), flood.upgraded.Load(), flood.refused.Load(), flood.bad503.Load(), flood.other.Load(), firstOf(flood.firstErr))
+			"%d attempts in %.2fs from %.1fs of the load: %d upgraded, %d refused 503 (%d without Retry-After/JSON body), %d other errors%s",
+			flood.attempts.Load(), flood.elapsed.Seconds(), time.Unix(0, churn.flood.start.Load()).Sub(loadStart).Seconds(), flood.upgraded.Load(), flood.refused.Load(), flood.bad503.Load(), flood.other.Load(), firstOf(flood.firstErr))
 	} else if o.Flood > 0 {
 		r.check(false, "flood ran", "the load ended before the flood started")
 	}
