@@ -37,6 +37,10 @@ const (
 	// batchMax is the dispatcher's events per batched body: a dropped
 	// body (retries_exhausted, refused_destination) holds up to this many.
 	batchMax = 100
+	// subscribeWindow bounds a storm socket's unanswered subscribes: a
+	// thousand sent at once queue a thousand answers (~100 KB) on the
+	// server, past the soak's PUSHI_QUEUE_BYTES, and it is closed 4100.
+	subscribeWindow = 100
 )
 
 // hookReceiver is the storm app's webhook endpoint: it checks each body's
@@ -170,6 +174,7 @@ type stormSocket struct {
 	c       *bench.Conn
 	ok      atomic.Int64 // subscription_succeeded received
 	ready   chan struct{}
+	window  chan struct{} // one token per subscription not yet answered
 	done    chan struct{} // the read loop ended
 	dropped atomic.Bool
 	err     error // why the read loop ended early; read after done
@@ -189,6 +194,10 @@ func (s *stormSocket) read(want int) {
 		}
 		switch ev := bench.EventName(msg); {
 		case bytes.Equal(ev, evSucceeded):
+			select {
+			case <-s.window:
+			default:
+			}
 			if s.ok.Add(1) == int64(want) {
 				close(s.ready)
 			}
@@ -216,7 +225,7 @@ func openStormSockets(ctx context.Context, d *bench.Dialer, n, perSocket int) ([
 	var refused atomic.Int64
 	var wg sync.WaitGroup
 	for i := range n {
-		s := &stormSocket{ready: make(chan struct{}), done: make(chan struct{})}
+		s := &stormSocket{ready: make(chan struct{}), window: make(chan struct{}, subscribeWindow), done: make(chan struct{})}
 		socks[i] = s
 		wg.Add(1)
 		go func() {
@@ -230,6 +239,10 @@ func openStormSockets(ctx context.Context, d *bench.Dialer, n, perSocket int) ([
 			s.c = c
 			go s.read(perSocket)
 			for j := range perSocket {
+				select {
+				case s.window <- struct{}{}:
+				case <-s.done:
+				}
 				if err := c.Subscribe(fmt.Sprintf("%s%d-%d", stormPrefix, i, j), "", ""); err != nil {
 					errs <- fmt.Errorf("storm subscribe: %w", err)
 					return
