@@ -75,7 +75,7 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 	fs.StringVar(&o.AppID, "app-id", "", "app id")
 	fs.StringVar(&o.Key, "key", "", "app key")
 	fs.StringVar(&o.Secret, "secret", "", "app secret")
-	fs.StringVar(&o.AdminToken, "admin-token", "", "admin token, for /health/detailed")
+	fs.StringVar(&o.AdminToken, "admin-token", "", "admin token, for /health/detailed and the storm app (POST and DELETE /apps)")
 	fs.DurationVar(&o.Duration, "duration", 60*time.Second, "how long the load runs")
 	fs.IntVar(&o.Conns, "conns", 3000, "healthy subscribers")
 	fs.IntVar(&o.Channels, "channels", 0, "public channels the healthy subscribers spread over (default conns/20)")
