@@ -60,7 +60,7 @@ fuzz ./internal/api FuzzAdminBody 15000
 step "microbenchmarks (1x)"
 go test -run '^$' -bench . -benchtime=1x -benchmem ./internal/...
 
-step "soak (30 s, 2000 subscribers, churn, slow readers, malformed frames, a connection flood; loopback)"
+step "soak (30 s, 2000 subscribers, churn, slow readers, malformed frames, a connection flood, a channel_vacated storm, slow bodies; loopback)"
 SOAK_DURATION=${SOAK_DURATION:-30s} SOAK_CONNS=${SOAK_CONNS:-2000} scripts/soak.sh
 
 step "node suite (pusher-js 8.6.0, pusher 5.3.4)"
