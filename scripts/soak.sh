@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
 # Bounded soak test on loopback: starts a fresh pushi, runs `pushi soak`
 # against it (thousands of subscribers, continuous publishing, churn, slow
-# readers, malformed frames, a connection flood; see internal/soak), then
-# stops the server with SIGTERM and checks it exited cleanly without a
-# panic or race report in its log.
+# readers, malformed frames, a connection flood, a channel_vacated webhook
+# storm, slow-body HTTP attackers; see internal/soak), then stops the
+# server with SIGTERM and checks it exited cleanly without a panic or race
+# report in its log.
 #
 #   scripts/soak.sh                                   # 60 s, 3000 subscribers
 #   SOAK_DURATION=30s SOAK_CONNS=2000 scripts/soak.sh # the CI profile
 #
-# Extra flags for `pushi soak` can be given in SOAK_FLAGS.
+# Extra flags for `pushi soak` can be given in SOAK_FLAGS (e.g.
+# "-storm-sockets 50 -storm-channels 1000"). SOAK_SERVER_BIN runs another
+# server binary under the same soak (e.g. an older build, to see an
+# attacker bite); the soak tool is always bin/pushi.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 duration=${SOAK_DURATION:-60s}
 conns=${SOAK_CONNS:-3000}
 start_time=$(date +%s)
+server_bin=${SOAK_SERVER_BIN:-bin/pushi}
+# Short, so the authenticated slow bodies' 408 comes within the run; the
+# soak is told the same value (-body-timeout) to bound it.
+body_timeout=3
 
 # Build when missing, or when a source is newer than the binary (a stale
 # one may not have the soak subcommand).
@@ -76,7 +84,8 @@ start_server() {
     APP_HOST=127.0.0.1 APP_PORT="$port" SERVER_HOST=127.0.0.1 SERVER_PORT="$port" \
     PUSHI_DB="$tmp/pushi.db" LOG_FORMAT=json LOG_LEVEL=info \
     PUSHI_QUEUE_BYTES=65536 PUSHI_MAX_CONNECTION_RATE=500 PUSHI_DRAIN_WINDOW=1 \
-    bin/pushi >"$tmp/server.log" 2>&1 &
+    PUSHI_HTTP_BODY_TIMEOUT="$body_timeout" \
+    "$server_bin" >"$tmp/server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 100); do
     if [[ "$(curl -s -o /dev/null -w '%{http_code}' "$base/health/ready" 2>/dev/null)" == 200 ]]; then
@@ -103,12 +112,12 @@ for _ in 1 2 3 4 5; do
   fi
 done
 [[ -n "$started" ]] || fail "no free port after 5 tries"
-echo "soak: server pid $server_pid on $base, duration $duration, $conns subscribers"
+echo "soak: server $server_bin, pid $server_pid on $base, duration $duration, $conns subscribers"
 
 soak_rc=0
 # shellcheck disable=SC2086 # SOAK_FLAGS is a list of flags
 bin/pushi soak -url "$base" -app-id soak -key soak-key -secret soak-secret \
-  -admin-token "$admin_token" -duration "$duration" -conns "$conns" ${SOAK_FLAGS:-} || soak_rc=$?
+  -admin-token "$admin_token" -duration "$duration" -conns "$conns" -body-timeout "${body_timeout}s" ${SOAK_FLAGS:-} || soak_rc=$?
 
 # Graceful stop: SIGTERM must end the server with status 0 within 30 s.
 kill -TERM "$server_pid"

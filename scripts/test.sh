@@ -17,6 +17,9 @@ if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted"; exit 1; 
 go vet ./...
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
+step "import diagram (docs/architecture.md, the imports block)"
+go test -count=1 ./internal/archcheck
+
 step "build"
 mkdir -p bin
 go build -o bin/pushi ./cmd/pushi
@@ -57,7 +60,7 @@ fuzz ./internal/api FuzzAdminBody 15000
 step "microbenchmarks (1x)"
 go test -run '^$' -bench . -benchtime=1x -benchmem ./internal/...
 
-step "soak (30 s, 2000 subscribers, churn, slow readers, malformed frames, a connection flood; loopback)"
+step "soak (30 s, 2000 subscribers, churn, slow readers, malformed frames, a connection flood, a channel_vacated storm, slow bodies; loopback)"
 SOAK_DURATION=${SOAK_DURATION:-30s} SOAK_CONNS=${SOAK_CONNS:-2000} scripts/soak.sh
 
 step "node suite (pusher-js 8.6.0, pusher 5.3.4)"

@@ -3,40 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/FerretDB/FerretDB/ferretdb"
 	"github.com/pushi-io/pushi/internal/apps"
 	"github.com/pushi-io/pushi/internal/store"
 	"github.com/pushi-io/pushi/internal/store/mongo"
 	"github.com/pushi-io/pushi/internal/store/sqlite"
+	"github.com/pushi-io/pushi/internal/testkit/ferret"
 )
-
-// startFerret runs an in-process FerretDB (MongoDB wire protocol on
-// SQLite) for the test and returns its URI, without a database path.
-func startFerret(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + dir + "/",
-		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { f.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return strings.TrimSuffix(f.MongoDBURI(), "/")
-}
 
 func runCopy(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
@@ -76,7 +54,7 @@ func TestStoreCopy(t *testing.T) {
 	}
 	s.Close()
 
-	uri := startFerret(t)
+	uri := ferret.Start(t)
 	const counts = "copied apps 1, meta 1, follows 1, sequences 1, events 3, inbox 3\n"
 	if code, out, errOut := runCopy(t, "copy", "--from", "sqlite://"+src, "--to", uri+"/moved"); code != 0 || out != counts {
 		t.Fatalf("sqlite → mongodb: exit %d, stdout %q, stderr %q", code, out, errOut)

@@ -16,10 +16,13 @@ import (
 	"github.com/pushi-io/pushi/internal/store"
 )
 
-// appWriter is the registry side of app management (apps.Static).
-type appWriter interface {
+// AppWriter is the write side of the registry, which app management
+// needs (apps.Writable). Options.AppWriter must change the very registry
+// given to New, or managed apps would be stored but never served.
+type AppWriter interface {
 	Put(apps.App) error
 	Delete(id string) bool
+	All() []*apps.App // every app, for the unique-name check
 }
 
 // admin is the app management state (docs/features.md §2.2).
@@ -28,14 +31,14 @@ type admin struct {
 	hasToken bool
 	token    [32]byte // SHA-256 of the token: equal lengths for the constant-time compare
 	store    store.Store
-	reg      appWriter
+	reg      AppWriter
 }
 
 // bodyHandler serves a route whose auth is done and body read.
 type bodyHandler func(w http.ResponseWriter, r *http.Request, q query, body []byte)
 
-// adminRoutes registers the management API. Without a store or a writable
-// registry there is nothing to manage, so only the public VAPID route is
+// adminRoutes registers the management API. Without a store or an
+// AppWriter there is nothing to manage, so only the public VAPID route is
 // served; without a token every admin request is refused, never open.
 func (a *API) adminRoutes() {
 	switch {
@@ -45,11 +48,10 @@ func (a *API) adminRoutes() {
 		a.admin.hasToken, a.admin.token = true, a.opts.AdminTokenSHA256
 	}
 	a.mux.Handle("/apps/{app_id}/vapid_key", a.onlyMethods(map[string]bodyHandler{http.MethodGet: a.vapidKey}))
-	reg, ok := a.apps.(appWriter)
-	if a.opts.Store == nil || !ok {
+	if a.opts.Store == nil || a.opts.AppWriter == nil {
 		return
 	}
-	a.admin.store, a.admin.reg = a.opts.Store, reg
+	a.admin.store, a.admin.reg = a.opts.Store, a.opts.AppWriter
 	a.mux.Handle("/apps", a.adminOnly(map[string]bodyHandler{http.MethodGet: a.listApps, http.MethodPost: a.createApp}))
 	a.mux.Handle("/apps/{app_id}", a.adminOnly(map[string]bodyHandler{http.MethodGet: a.getApp, http.MethodPatch: a.patchApp, http.MethodDelete: a.deleteApp}))
 	a.mux.Handle("/apps/{app_id}/secret", a.guarded(map[string]bodyHandler{http.MethodPost: a.rotateSecret}, a.adminOrSigned))

@@ -79,11 +79,9 @@ func (a *API) checkUnique(next *apps.App, isNew bool) error {
 	if other := a.apps.ByKey(next.Key); isNew && other != nil {
 		return errorf(http.StatusConflict, "App key "+next.Key+" is already in use")
 	}
-	if all, ok := a.apps.(interface{ All() []*apps.App }); ok {
-		for _, other := range all.All() {
-			if other.ID != next.ID && other.Name == next.Name {
-				return errorf(http.StatusConflict, "An app named "+strconv.Quote(next.Name)+" already exists")
-			}
+	for _, other := range a.admin.reg.All() {
+		if other.ID != next.ID && other.Name == next.Name {
+			return errorf(http.StatusConflict, "An app named "+strconv.Quote(next.Name)+" already exists")
 		}
 	}
 	return nil

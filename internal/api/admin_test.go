@@ -6,16 +6,13 @@ import (
 	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/md5"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -25,12 +22,8 @@ import (
 	"time"
 
 	"github.com/pushi-io/pushi/internal/apps"
-	"github.com/pushi-io/pushi/internal/hub"
-	"github.com/pushi-io/pushi/internal/protocol"
-	"github.com/pushi-io/pushi/internal/signature"
-	"github.com/pushi-io/pushi/internal/state"
 	"github.com/pushi-io/pushi/internal/store"
-	"github.com/pushi-io/pushi/internal/store/sqlite"
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 const adminToken = "test-admin-token-0123456789"
@@ -42,21 +35,11 @@ var configApp = func() apps.App {
 	return a
 }()
 
-func openTestStore(t *testing.T) store.Store {
-	t.Helper()
-	st, err := sqlite.Open(t.TempDir() + "/pushi.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
-
 type adminEnv struct {
 	t     *testing.T
 	url   string
 	store store.Store
-	reg   *apps.Static
+	reg   *apps.Writable
 	now   time.Time
 }
 
@@ -68,24 +51,14 @@ func newAdminEnv(t *testing.T, token string, wrap func(store.Store) store.Store)
 	if err := st.PutApp(context.Background(), store.NewStoredApp(configApp, true)); err != nil {
 		t.Fatal(err)
 	}
-	reg, err := apps.NewStatic([]apps.App{configApp})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	opts := hub.DefaultOptions()
-	opts.Logger = log
-	node, err := hub.NewNode(opts, reg, state.NewMemory(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(node.Close)
-	e := &adminEnv{t: t, store: st, reg: reg, now: time.Now()}
+	e := &adminEnv{t: t, store: st, now: time.Now()}
 	served := st
 	if wrap != nil {
 		served = wrap(st)
 	}
-	a := New(Options{Logger: log, Store: served, AdminToken: token, Now: func() time.Time { return e.now }}, reg, node)
+	// The admin routes use the API's store; the node has none.
+	a, reg := newTestAPI(t, nil, Options{Store: served, AdminToken: token, Now: func() time.Time { return e.now }}, configApp)
+	e.reg = reg
 	srv := httptest.NewServer(a)
 	t.Cleanup(srv.Close)
 	e.url = srv.URL
@@ -149,15 +122,7 @@ func checkError(t *testing.T, status int, out map[string]any) {
 // signed sends a Pusher-signed request with key and secret.
 func (e *adminEnv) signed(method, path, key, secret, body string) (int, map[string]any) {
 	e.t.Helper()
-	q := url.Values{}
-	q.Set("auth_key", key)
-	q.Set("auth_timestamp", strconv.FormatInt(e.now.Unix(), 10))
-	q.Set("auth_version", "1.0")
-	if body != "" {
-		sum := md5.Sum([]byte(body))
-		q.Set("body_md5", hex.EncodeToString(sum[:]))
-	}
-	q.Set("auth_signature", protocol.Sign(secret, signature.StringToSign(method, path, signature.ParseQuery(q.Encode()))))
+	q := testkit.SignedQuery(method, path, key, secret, nil, []byte(body), e.now)
 	status, out, _ := e.do(method, path+"?"+q.Encode(), "", body)
 	return status, out
 }

@@ -30,15 +30,19 @@ type Options struct {
 	Version    string
 	Logger     *slog.Logger
 	Now        func() time.Time
-	// Store and an admin token enable app management (admin.go); with
-	// no token every admin request is refused. The token is given as is
-	// (AdminToken) or as its SHA-256 (AdminTokenSHA256, when AdminToken
-	// is empty; the zero array is none), which is all the server keeps of
-	// a generated one.
+	// Store, AppWriter and an admin token enable app management
+	// (admin.go); with no token every admin request is refused. The
+	// token is given as is (AdminToken) or as its SHA-256
+	// (AdminTokenSHA256, when AdminToken is empty; the zero array is
+	// none), which is all the server keeps of a generated one.
 	Store            store.Store
 	StoreName        string // "sqlite" or "mongodb", shown by /health/detailed
 	AdminToken       string
 	AdminTokenSHA256 [32]byte
+	// AppWriter, with Store, serves the app management routes; nil
+	// leaves the registry read-only through the API. It must write to the
+	// registry given to New (the server passes the same *apps.Writable).
+	AppWriter AppWriter
 	// Metrics, when set, gets the HTTP metrics and is served at /metrics.
 	Metrics *prometheus.Registry
 	// BodyTimeout bounds the reading of a request body, from the moment

@@ -2,16 +2,58 @@ package api
 
 import (
 	"encoding/json"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/pushi-io/pushi/internal/apps"
+	"github.com/pushi-io/pushi/internal/hub"
+	"github.com/pushi-io/pushi/internal/state"
+	"github.com/pushi-io/pushi/internal/store"
+	"github.com/pushi-io/pushi/internal/store/sqlite"
 )
 
 func testApp() *apps.App {
 	a := apps.Defaults()
 	a.ID, a.Key, a.Secret = "1", "k", "s"
 	return &a
+}
+
+// newTestAPI wires an API as the server does: a registry of list and a
+// hub node on nodeStore (nil: none), closed when the test ends. o is the
+// API's options (its Store is the API's own, which tests may wrap); the
+// logger discards.
+func newTestAPI(t testing.TB, nodeStore store.Store, o Options, list ...apps.App) (*API, *apps.Writable) {
+	t.Helper()
+	reg, err := apps.NewWritable(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	opts := hub.DefaultOptions()
+	opts.Logger, opts.Store = o.Logger, nodeStore
+	node, err := hub.NewNode(opts, reg, state.NewMemory(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(node.Close)
+	if o.Store != nil {
+		o.AppWriter = reg // app management: the routes exist with a store and a writer
+	}
+	return New(o, reg, node), reg
+}
+
+// openTestStore opens a SQLite store in the test's directory, closed when
+// the test ends.
+func openTestStore(t testing.TB) store.Store {
+	t.Helper()
+	st, err := sqlite.Open(t.TempDir() + "/pushi.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 func TestValidateTrigger(t *testing.T) {

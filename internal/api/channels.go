@@ -8,20 +8,27 @@ import (
 	"github.com/pushi-io/pushi/internal/protocol"
 )
 
-// listChannels is GET /apps/{id}/channels: occupied channels only.
+// listChannels is GET /apps/{id}/channels: occupied channels only. info
+// takes user_count (presence- prefixes only) and subscription_count, which
+// is served whatever the app's subscription_count switch: the switch
+// governs pushes only (docs/protocol.md §13, §14.2).
 func (a *API) listChannels(w http.ResponseWriter, r *http.Request, app *apps.App, q query, _ []byte) {
 	prefix := q.get("filter_by_prefix")
 	info := splitInfo(q.get("info"))
 	for _, attr := range info {
-		if attr != "user_count" {
-			writeError(w, http.StatusBadRequest, "Unsupported info attribute "+attr+" (only user_count)")
-			return
-		}
-		if !strings.HasPrefix(prefix, "presence-") {
-			writeError(w, http.StatusBadRequest, "info=user_count requires filter_by_prefix starting with presence-")
+		switch attr {
+		case "user_count":
+			if !strings.HasPrefix(prefix, "presence-") {
+				writeError(w, http.StatusBadRequest, "info=user_count requires filter_by_prefix starting with presence-")
+				return
+			}
+		case "subscription_count":
+		default:
+			writeError(w, http.StatusBadRequest, "Unsupported info attribute "+attr+" (only user_count and subscription_count)")
 			return
 		}
 	}
+	users, subs := hasInfo(info, "user_count"), hasInfo(info, "subscription_count")
 	chans, err := a.node.State().Channels(r.Context(), app.ID, prefix)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "Channel state unavailable")
@@ -33,8 +40,13 @@ func (a *API) listChannels(w http.ResponseWriter, r *http.Request, app *apps.App
 			continue // never listed (docs/protocol.md §7.4)
 		}
 		attrs := map[string]int{}
-		if len(info) > 0 {
+		if users {
 			attrs["user_count"] = counts.Users
+		}
+		if subs {
+			// Every listed channel, presence included, as on events
+			// info: a listing cannot refuse one channel's attribute.
+			attrs["subscription_count"] = counts.Subscriptions
 		}
 		out[name] = attrs
 	}

@@ -2,25 +2,14 @@ package api
 
 import (
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/pushi-io/pushi/internal/apps"
-	"github.com/pushi-io/pushi/internal/hub"
-	"github.com/pushi-io/pushi/internal/protocol"
-	"github.com/pushi-io/pushi/internal/signature"
-	"github.com/pushi-io/pushi/internal/state"
 	"github.com/pushi-io/pushi/internal/store"
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 func TestParseFollow(t *testing.T) {
@@ -117,19 +106,8 @@ func TestFollowStoreErrors(t *testing.T) {
 
 func followServer(t *testing.T, st store.Store) string {
 	t.Helper()
-	reg, err := apps.NewStatic([]apps.App{*testApp()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := hub.DefaultOptions()
-	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	opts.Store = st
-	node, err := hub.NewNode(opts, reg, state.NewMemory(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(node.Close)
-	srv := httptest.NewServer(New(Options{Logger: opts.Logger}, reg, node))
+	a, _ := newTestAPI(t, st, Options{}, *testApp()) // the follows go through the node's store
+	srv := httptest.NewServer(a)
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
@@ -137,13 +115,7 @@ func followServer(t *testing.T, st store.Store) string {
 // signedCall sends a request signed as testApp (key k, secret s).
 func signedCall(t *testing.T, base, method, path, body string) (int, map[string]any) {
 	t.Helper()
-	q := url.Values{"auth_key": {"k"}, "auth_timestamp": {strconv.FormatInt(time.Now().Unix(), 10)}, "auth_version": {"1.0"}}
-	if body != "" {
-		sum := md5.Sum([]byte(body))
-		q.Set("body_md5", hex.EncodeToString(sum[:]))
-	}
-	q.Set("auth_signature", protocol.Sign("s", signature.StringToSign(method, path, signature.ParseQuery(q.Encode()))))
-	req, err := http.NewRequest(method, base+path+"?"+q.Encode(), strings.NewReader(body))
+	req, err := http.NewRequest(method, base+testkit.SignedTarget(method, path, "k", "s", nil, []byte(body)), strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,28 +4,19 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pushi-io/pushi/internal/apps"
-	"github.com/pushi-io/pushi/internal/hub"
-	"github.com/pushi-io/pushi/internal/protocol"
-	"github.com/pushi-io/pushi/internal/signature"
-	"github.com/pushi-io/pushi/internal/state"
 	"github.com/pushi-io/pushi/internal/store"
-	"github.com/pushi-io/pushi/internal/store/sqlite"
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 // The targets here drive the whole HTTP stack in process: each request is
@@ -51,11 +42,7 @@ type fuzzEnv struct {
 // newFuzzEnv serves testApp, configApp and managedApp over a SQLite store.
 func newFuzzEnv(f testing.TB) *fuzzEnv {
 	f.Helper()
-	st, err := sqlite.Open(f.TempDir() + "/pushi.db")
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { st.Close() })
+	st := openTestStore(f)
 	ctx := context.Background()
 	if err := st.PutApp(ctx, store.NewStoredApp(configApp, true)); err != nil {
 		f.Fatal(err)
@@ -65,20 +52,8 @@ func newFuzzEnv(f testing.TB) *fuzzEnv {
 	}
 	app := *testApp()
 	app.Persistence.Prefixes = []string{"persist-"} // triggers there take the store path
-	reg, err := apps.NewStatic([]apps.App{app, configApp, managedApp})
-	if err != nil {
-		f.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	opts := hub.DefaultOptions()
-	opts.Logger, opts.Store = log, st
-	node, err := hub.NewNode(opts, reg, state.NewMemory(), nil)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(node.Close)
 	e := &fuzzEnv{now: time.Now()}
-	e.api = New(Options{Logger: log, Store: st, AdminToken: adminToken, Now: func() time.Time { return e.now }}, reg, node)
+	e.api, _ = newTestAPI(f, st, Options{Store: st, AdminToken: adminToken, Now: func() time.Time { return e.now }}, app, configApp, managedApp)
 	return e
 }
 
@@ -87,17 +62,11 @@ func newFuzzEnv(f testing.TB) *fuzzEnv {
 // Pusher client would; a fuzzed auth_* key merges with ours (repeated keys
 // join with ",") and is refused with a 401, which the checks accept.
 func (e *fuzzEnv) signQuery(method, decodedPath, raw string, body []byte, key, secret string) string {
-	q := url.Values{"auth_key": {key}, "auth_timestamp": {strconv.FormatInt(e.now.Unix(), 10)}, "auth_version": {"1.0"}}
-	if len(body) > 0 {
-		sum := md5.Sum(body)
-		q.Set("body_md5", hex.EncodeToString(sum[:]))
-	}
-	full := q.Encode()
+	full := testkit.AuthParams(key, e.now, body).Encode()
 	if raw != "" {
 		full = raw + "&" + full
 	}
-	sig := protocol.Sign(secret, signature.StringToSign(method, decodedPath, signature.ParseQuery(full)))
-	return full + "&auth_signature=" + sig
+	return full + "&auth_signature=" + testkit.Signature(secret, method, decodedPath, full)
 }
 
 // serve parses the request from its wire form, as net/http's server does,

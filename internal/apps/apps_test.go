@@ -2,6 +2,8 @@ package apps
 
 import (
 	"encoding/json"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -55,7 +57,7 @@ func TestRegistry(t *testing.T) {
 	if len(a.ID) != 9 || len(a.Key) != 20 || len(a.Secret) != 64 || a.ID == b.ID {
 		t.Fatalf("generated %+v", a)
 	}
-	r, err := NewStatic([]App{a, b})
+	r, err := NewWritable([]App{a, b})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +105,7 @@ func TestOriginAllowed(t *testing.T) {
 
 func TestRegistryDeleteAndReplace(t *testing.T) {
 	a, b := Generate("a"), Generate("b")
-	r, err := NewStatic([]App{a, b})
+	r, err := NewWritable([]App{a, b})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,9 +130,9 @@ func TestRegistryDeleteAndReplace(t *testing.T) {
 	if err := r.Put(a); err != nil || r.ByKey(a.Key) == nil {
 		t.Fatalf("re-add after delete: %v", err)
 	}
-	var empty Static
+	var empty Writable
 	if empty.ByID("x") != nil || empty.Put(b) != nil || empty.ByKey(b.Key) == nil {
-		t.Fatal("zero Static must work as an empty registry")
+		t.Fatal("zero Writable must work as an empty registry")
 	}
 }
 
@@ -158,5 +160,22 @@ func TestParseAppsDeliverySettings(t *testing.T) {
 	list, _ = ParseApps([]byte(`[{"id":"1","key":"k","secret":"s","web_push":{"vapid_private_key":"bad"}}]`))
 	if err := list[0].Validate(); err == nil || !strings.Contains(err.Error(), "vapid_private_key") {
 		t.Fatalf("bad private key: %v", err)
+	}
+}
+
+// Static is the read side: nothing that holds one can change it. A write
+// method added to it would make every reader a possible writer again.
+func TestStaticIsReadOnly(t *testing.T) {
+	typ := reflect.TypeFor[*Static]()
+	var got []string
+	for m := range typ.Methods() {
+		got = append(got, m.Name)
+	}
+	if fmt.Sprint(got) != "[All ByID ByKey]" {
+		t.Fatalf("*Static methods %v, want [All ByID ByKey]: writes belong to Writable", got)
+	}
+	var zero Static
+	if zero.ByID("x") != nil || zero.ByKey("x") != nil || len(zero.All()) != 0 {
+		t.Fatal("zero Static must work as an empty registry")
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pushi-io/pushi/internal/hub"
 )
 
 // Listener is one TCP listener with optional TLS.
@@ -98,6 +100,10 @@ func Load(args []string, getenv func(string) string) (*Config, error) {
 }
 
 func (c *Config) settings() []setting {
+	// The hub owns the connection defaults (hub.DefaultOptions, also what
+	// a Node built without a config gets); the flags take theirs from it,
+	// so the two cannot drift.
+	hubDef := hub.DefaultOptions()
 	return []setting{
 		{"APP_HOST", "app-host", "127.0.0.1", "REST API listen host", str(&c.API.Host)},
 		{"APP_PORT", "app-port", "8080", "REST API listen port", port(&c.API.Port)},
@@ -120,12 +126,12 @@ func (c *Config) settings() []setting {
 		{"PUSHI_DB", "db", "./pushi.db", "file of the embedded SQLite store (created with its directory if missing)", dbFile(&c.DBPath)},
 		{"PUSHI_RETENTION_INTERVAL", "retention-interval", "60", "seconds between trims of stored events and inboxes to each app's retention caps", seconds(&c.RetentionInterval)},
 		{"PUSHI_ADMIN_TOKEN", "admin-token", "", "bearer token of the app management API; generated, stored and logged once when unset", adminToken(&c.AdminToken)},
-		{"PUSHI_ACTIVITY_TIMEOUT", "activity-timeout", "120", "seconds of inbound silence before pusher:ping", seconds(&c.ActivityTimeout)},
-		{"PUSHI_PONG_TIMEOUT", "pong-timeout", "30", "seconds to wait for a pong before closing 4201", seconds(&c.PongTimeout)},
+		{"PUSHI_ACTIVITY_TIMEOUT", "activity-timeout", secondsString(hubDef.ActivityTimeout), "seconds of inbound silence before pusher:ping", seconds(&c.ActivityTimeout)},
+		{"PUSHI_PONG_TIMEOUT", "pong-timeout", secondsString(hubDef.PongTimeout), "seconds to wait for a pong before closing 4201", seconds(&c.PongTimeout)},
 		{"PUSHI_DRAIN_WINDOW", "drain-window", "5", "seconds over which SIGTERM/SIGINT spreads the 4200 closes of WebSocket clients, so they do not all reconnect at once", seconds(&c.DrainWindow)},
 		{"PUSHI_LAME_DUCK", "lame-duck", "0", "seconds SIGTERM/SIGINT keeps the listeners open with /health/ready answering 503 (new WebSocket clients get 4200) before closing them, so a load balancer takes the node out first", nonNegativeSeconds(&c.LameDuck)},
-		{"PUSHI_MAX_MESSAGE_BYTES", "max-message-bytes", "65536", "largest inbound WebSocket message (close 1009)", positive(&c.MaxMessageBytes)},
-		{"PUSHI_QUEUE_BYTES", "queue-bytes", "1048576", "outbound bytes queued per connection before closing it as a slow consumer (4100)", positive(&c.QueueBytes)},
+		{"PUSHI_MAX_MESSAGE_BYTES", "max-message-bytes", strconv.Itoa(hubDef.MaxMessageBytes), "largest inbound WebSocket message (close 1009)", positive(&c.MaxMessageBytes)},
+		{"PUSHI_QUEUE_BYTES", "queue-bytes", strconv.Itoa(hubDef.QueueBudget), "outbound bytes queued per connection before closing it as a slow consumer (4100)", positive(&c.QueueBytes)},
 		{"PUSHI_MAX_CONNECTIONS", "max-connections", "0", "connections this node accepts, 0 = unlimited (4100)", nonNegative(&c.MaxConnections)},
 		{"PUSHI_MAX_CONNECTION_RATE", "max-connection-rate", "1000", "WebSocket connection attempts per second this node takes (burst: one second's worth), checked before the upgrade; over it HTTP 503 with Retry-After; 0 = unlimited", nonNegative(&c.MaxConnRate)},
 		{"PUSHI_MAX_CONNECTION_RATE_PER_IP", "max-connection-rate-per-ip", "500", "WebSocket connection attempts per second one source address may take (IPv6: one /64), so a flood from one address leaves the rest of the node's rate to others; 0 = no per-address limit", nonNegative(&c.MaxConnRatePerIP)},
@@ -234,6 +240,9 @@ func seconds(p *time.Duration) func(string) error {
 		return nil
 	}
 }
+
+// secondsString is a default duration as the seconds settings parse it.
+func secondsString(d time.Duration) string { return strconv.FormatInt(int64(d/time.Second), 10) }
 
 // maxBodyTimeout keeps a stalled body inside the 30 s that shutdown gives
 // HTTP requests in flight (cmd/pushi).

@@ -3,9 +3,12 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pushi-io/pushi/internal/hub"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -161,6 +164,71 @@ func TestMongoPrecedence(t *testing.T) {
 	for _, bad := range []map[string]string{{"MONGO_URL": "http://x"}, {"MONGO_DB": "a.b"}} {
 		if _, err := Load(nil, func(k string) string { return bad[k] }); err == nil {
 			t.Fatalf("accepted %v", bad)
+		}
+	}
+}
+
+// The connection settings default to hub.DefaultOptions, so a server
+// started without them runs exactly as a Node built without a config.
+func TestConnectionDefaultsAreTheHubs(t *testing.T) {
+	c, err := Load(nil, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hub.DefaultOptions()
+	if c.ActivityTimeout != h.ActivityTimeout || c.PongTimeout != h.PongTimeout || c.MaxMessageBytes != h.MaxMessageBytes || c.QueueBytes != h.QueueBudget {
+		t.Fatalf("config defaults activity %v pong %v message %d queue %d, hub.DefaultOptions %v %v %d %d",
+			c.ActivityTimeout, c.PongTimeout, c.MaxMessageBytes, c.QueueBytes, h.ActivityTimeout, h.PongTimeout, h.MaxMessageBytes, h.QueueBudget)
+	}
+}
+
+// README's configuration table states every default a second time, for
+// readers; this keeps it equal to the settings. A row lists one default
+// per variable, or one for its first variable when the others default to
+// nothing; "generated" and "—" mean no default value.
+func TestREADMEStatesTheDefaults(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ticked := regexp.MustCompile("`([^`]*)`")
+	documented := map[string]string{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 5 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+			continue
+		}
+		var vars, defs []string
+		for _, m := range ticked.FindAllStringSubmatch(cells[1], -1) {
+			vars = append(vars, m[1])
+		}
+		for _, m := range ticked.FindAllStringSubmatch(cells[3], -1) {
+			defs = append(defs, m[1])
+		}
+		switch strings.TrimSpace(cells[3]) {
+		case "generated", "—":
+			defs = []string{""}
+		}
+		if len(defs) != len(vars) && len(defs) != 1 {
+			t.Errorf("README row %q: %d defaults for %d variables", strings.TrimSpace(cells[1]), len(defs), len(vars))
+			continue
+		}
+		for i, v := range vars {
+			switch {
+			case i < len(defs):
+				documented[v] = defs[i]
+			default:
+				documented[v] = ""
+			}
+		}
+	}
+	for _, s := range (&Config{}).settings() {
+		doc, ok := documented[s.env]
+		switch {
+		case !ok:
+			t.Errorf("%s is not in README's configuration table", s.env)
+		case doc != s.def:
+			t.Errorf("README says %s defaults to %q; the setting's default is %q", s.env, doc, s.def)
 		}
 	}
 }

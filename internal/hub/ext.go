@@ -58,10 +58,11 @@ func (p pushi) eligible(c *Conn, ch protocol.Channel, member *joiningMember) (*j
 }
 
 // joined runs after every join: a peer-enabled presence member gets its
-// pairs. Caller holds c.mu.
-func (p pushi) joined(c *Conn, cs *chanSub, joined state.Joined) {
+// pairs. answered is the member snapshot of a direct subscribe's answer,
+// nil for automatic joins. Caller holds c.mu.
+func (p pushi) joined(c *Conn, cs *chanSub, joined state.Joined, answered *state.Snapshot) {
 	if cs.ch.Kind == protocol.Presence && cs.member != nil && cs.member.peer {
-		p.n.peerJoined(c, cs, joined.Member)
+		p.n.peerJoined(c, cs, joined.Member, answered)
 	}
 }
 

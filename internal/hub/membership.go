@@ -89,7 +89,7 @@ func (n *Node) join(c *Conn, ch protocol.Channel, member *joiningMember, src sou
 	}
 	n.counts.changed(app, ch, joined.Subscriptions)
 	if !held {
-		n.ext.joined(c, cs, joined) // a held join runs it once answered
+		n.ext.joined(c, cs, joined, nil) // a held join runs it once answered
 	}
 	return cs, joined, nil
 }

@@ -35,8 +35,14 @@ func peerIdentity(c *Conn, name string) *joiningMember {
 // peerJoined runs after a peer-enabled socket joined presence channel cs:
 // it gets the existing pairs, and when it is its user's first peer-enabled
 // socket there, the other users' sockets are told once c.mu is released.
-func (n *Node) peerJoined(c *Conn, cs *chanSub, stored state.Member) {
-	n.reconcilePeers(c, cs)
+//
+// answered is the member snapshot a direct subscribe was answered with
+// (nil for automatic joins): the pairs announced now are those of its
+// members, so a peer_added never comes before the member_added of a user
+// the socket has not been shown yet. A later member's pair follows its
+// PeerSync, which it publishes after its member_added.
+func (n *Node) peerJoined(c *Conn, cs *chanSub, stored state.Member, answered *state.Snapshot) {
+	n.reconcilePeers(c, cs, answered)
 	if stored.PeerConns == 1 {
 		n.queuePeerSync(c, cs.ch.Name)
 	}
@@ -69,16 +75,19 @@ func (n *Node) queuePeerSync(c *Conn, channel string) {
 
 // reconcilePeers brings the pairs announced to a peer-enabled socket of
 // presence channel cs to those the store implies. Caller holds c.mu.
-func (n *Node) reconcilePeers(c *Conn, cs *chanSub) {
+func (n *Node) reconcilePeers(c *Conn, cs *chanSub, known *state.Snapshot) {
 	app := c.settings()
 	me := cs.member
-	snap, err := n.state.Members(context.Background(), app.ID, cs.ch.Name)
-	if err != nil {
-		// Left as announced; the next PeerSync of the channel reconciles.
-		n.stateFailed("members", app.ID, err)
-		return
+	if known == nil {
+		snap, err := n.state.Members(context.Background(), app.ID, cs.ch.Name)
+		if err != nil {
+			// Left as announced; the next PeerSync of the channel reconciles.
+			n.stateFailed("members", app.ID, err)
+			return
+		}
+		known = &snap
 	}
-	members := snap.Members
+	members := known.Members
 	want := map[string]json.RawMessage{}
 	for _, m := range members {
 		if m.PeerConns == 0 || m.UserID == me.userID {
@@ -138,7 +147,7 @@ func (n *Node) syncPeers(app, channel string) {
 	for _, c := range n.index.conns(app, channel) {
 		c.mu.Lock()
 		if cs := c.subs[channel]; !c.gone && cs != nil && cs.member != nil && cs.member.peer {
-			n.reconcilePeers(c, cs)
+			n.reconcilePeers(c, cs, nil)
 		}
 		n.unlock(c)
 	}

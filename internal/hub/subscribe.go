@@ -125,11 +125,11 @@ func (n *Node) trySubscribe(c *Conn, name string, req *subscribeRequest) (*repla
 		// with the current state, keep the original member data, no member
 		// events.
 		existing.src |= srcDirect
-		frame, version, serr := n.succeededFrame(c, ch)
+		frame, snap, serr := n.succeededFrame(c, ch)
 		if serr != nil {
 			return nil, serr
 		}
-		existing.sub.members.Store(version)
+		existing.sub.members.Store(snap.Version)
 		c.send(frame)
 		n.sendCacheFrame(c, ch)
 		return nil, nil
@@ -138,10 +138,11 @@ func (n *Node) trySubscribe(c *Conn, name string, req *subscribeRequest) (*repla
 	if serr != nil {
 		return nil, serr
 	}
-	if serr := n.answer(c, cs, r); serr != nil {
+	snap, serr := n.answer(c, cs, r)
+	if serr != nil {
 		return nil, serr
 	}
-	n.ext.joined(c, cs, joined)
+	n.ext.joined(c, cs, joined, &snap)
 	return r, nil
 }
 
@@ -150,41 +151,43 @@ func (n *Node) trySubscribe(c *Conn, name string, req *subscribeRequest) (*repla
 // the frames held since the join, without the member events the
 // snapshot holds; with a replay pending, the replay releases them.
 // Caller holds c.mu. If the member list cannot be read the join is
-// undone: answering with a wrong list would be worse than a retry.
-func (n *Node) answer(c *Conn, cs *chanSub, r *replayRequest) *subError {
-	frame, version, serr := n.succeededFrame(c, cs.ch)
+// undone: answering with a wrong list would be worse than a retry. It
+// returns the member snapshot it answered with.
+func (n *Node) answer(c *Conn, cs *chanSub, r *replayRequest) (state.Snapshot, *subError) {
+	frame, snap, serr := n.succeededFrame(c, cs.ch)
 	if serr != nil {
 		n.leave(c, cs)
-		return serr
+		return snap, serr
 	}
+	version := snap.Version
 	cs.sub.members.Store(version)
 	c.send(frame)
 	n.sendCacheFrame(c, cs.ch)
 	if r != nil {
 		r.ch, r.sub, r.members = cs.ch, cs.sub, version
-		return nil
+		return snap, nil
 	}
 	if h := cs.sub.hold.Load(); h != nil {
 		h.release(cs.sub, skip{memberVersion: version})
 	}
-	return nil
+	return snap, nil
 }
 
 // succeededFrame builds subscription_succeeded with the channel's current
 // state; for presence it lists the members (the joiner included) and
-// returns the snapshot's version.
-func (n *Node) succeededFrame(c *Conn, ch protocol.Channel) ([]byte, uint64, *subError) {
+// returns the snapshot (empty on other channels).
+func (n *Node) succeededFrame(c *Conn, ch protocol.Channel) ([]byte, state.Snapshot, *subError) {
 	data := "{}"
-	var version uint64
+	var snap state.Snapshot
 	if ch.Kind == protocol.Presence {
-		snap, err := n.state.Members(context.Background(), c.app.ID, ch.Name)
-		if err != nil {
+		var err error
+		if snap, err = n.state.Members(context.Background(), c.app.ID, ch.Name); err != nil {
 			n.stateFailed("members", c.app.ID, err)
-			return nil, 0, errStateDown
+			return nil, snap, errStateDown
 		}
-		data, version = string(presenceData(snap.Members)), snap.Version
+		data = string(presenceData(snap.Members))
 	}
-	return textFrame(protocol.EncodeEvent(&protocol.Event{Name: "pusher_internal:subscription_succeeded", Channel: ch.Name, Data: data})), version, nil
+	return textFrame(protocol.EncodeEvent(&protocol.Event{Name: "pusher_internal:subscription_succeeded", Channel: ch.Name, Data: data})), snap, nil
 }
 
 func presenceData(members []state.Member) []byte {

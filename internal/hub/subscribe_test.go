@@ -20,6 +20,7 @@ import (
 	"github.com/pushi-io/pushi/internal/broker"
 	"github.com/pushi-io/pushi/internal/protocol"
 	"github.com/pushi-io/pushi/internal/state"
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 // The subscribe path reads the cluster state (member snapshot, cache
@@ -384,7 +385,7 @@ func sortedSet(m map[string]bool) []string {
 // drained waits until c's outgoing queue is written out.
 func drained(t *testing.T, c *Conn) {
 	t.Helper()
-	waitUntil(t, "socket "+c.socketID+" has written its queue", func() bool {
+	testkit.Eventually(t, 5*time.Second, "socket "+c.socketID+" has written its queue", func() bool {
 		c.wmu.Lock()
 		defer c.wmu.Unlock()
 		return len(c.pending) == 0 && !c.writing
@@ -449,7 +450,7 @@ func TestStateFailurePolicy(t *testing.T) {
 		t.Fatal("vacated raised before the state recorded the leave")
 	}
 	s.fail("leave", false)
-	waitUntil(t, "the leave is recorded", func() bool { return n.repairs.pending() == 0 })
+	testkit.Eventually(t, 5*time.Second, "the leave is recorded", func() bool { return n.repairs.pending() == 0 })
 	if counts, _ := n.state.Channel(ctx, app.ID, "news"); counts.Subscriptions != 0 {
 		t.Fatalf("after the repair: %+v", counts)
 	}
@@ -468,24 +469,15 @@ func TestStateFailurePolicy(t *testing.T) {
 		t.Fatalf("sign-in: user %q, %d repairs pending", u.userID, n.repairs.pending())
 	}
 	s.fail("online", false)
-	waitUntil(t, "the sign-in is recorded", func() bool { return n.repairs.pending() == 0 })
+	testkit.Eventually(t, 5*time.Second, "the sign-in is recorded", func() bool { return n.repairs.pending() == 0 })
 	if online, _ := n.state.Online(ctx, app.ID, []string{"zed"}); len(online) != 1 {
 		t.Fatal("the repaired sign-in is not online")
 	}
 	s.fail("offline", true)
 	u.teardown()
 	s.fail("offline", false)
-	waitUntil(t, "the sign-out is recorded", func() bool { return n.repairs.pending() == 0 })
+	testkit.Eventually(t, 5*time.Second, "the sign-out is recorded", func() bool { return n.repairs.pending() == 0 })
 	if online, _ := n.state.Online(ctx, app.ID, []string{"zed"}); len(online) != 0 {
 		t.Fatal("the user stays online after the repaired sign-out")
-	}
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
 	}
 }

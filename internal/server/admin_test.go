@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -10,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/pushi-io/pushi/internal/protocol"
 )
@@ -92,26 +90,8 @@ func (l *logBuffer) String() string {
 func runServer(t *testing.T, vars map[string]string) (*testServer, *logBuffer, func()) {
 	t.Helper()
 	logs := &logBuffer{}
-	srv, err := New(mustConfig(t, vars), slog.New(slog.NewTextHandler(logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkTestStore(t, srv)
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx, 0)
-	}
-	t.Cleanup(stop)
-	return &testServer{Server: srv, apiURL: "http://" + srv.Addr("api").String(), wsURL: "ws://" + srv.Addr("ws").String()}, logs, stop
+	s, stop := launch(t, mustConfig(t, vars), slog.New(slog.NewTextHandler(logs, nil)))
+	return s, logs, stop
 }
 
 // A restart on the same database keeps the generated default app, the

@@ -24,7 +24,7 @@ const adminTokenKey = "admin_token"
 // storedApps puts the config apps into the store (read-only through the
 // API), creates the default app on a first start with no app anywhere, and
 // returns the registry of every stored app, ready before listeners start.
-func storedApps(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (*apps.Static, *apps.App, error) {
+func storedApps(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (*apps.Writable, *apps.App, error) {
 	declared, err := configApps(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -74,7 +74,7 @@ func storedApps(ctx context.Context, cfg *config.Config, st store.Store, log *sl
 		}
 		list = append(list, a)
 	}
-	reg, err := apps.NewStatic(list)
+	reg, err := apps.NewWritable(list)
 	return reg, generated, err
 }
 

@@ -3,14 +3,11 @@ package server
 import (
 	"bufio"
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -20,8 +17,7 @@ import (
 
 	"github.com/gobwas/ws"
 
-	"github.com/pushi-io/pushi/internal/protocol"
-	"github.com/pushi-io/pushi/internal/signature"
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 // Slow request bodies (issue 10, finding 2): a client that sends most of
@@ -39,15 +35,10 @@ const (
 
 var slowPayload = []byte(strings.Repeat("x", slowSent))
 
-// signedTarget is path?query signed as a for a body of n bytes of 'x'.
-func signedTarget(a testApp, method, path string, n int) string {
-	q := url.Values{"auth_key": {a.key}, "auth_timestamp": {strconv.FormatInt(time.Now().Unix(), 10)}, "auth_version": {"1.0"}}
-	if n > 0 {
-		sum := md5.Sum([]byte(strings.Repeat("x", n)))
-		q.Set("body_md5", hex.EncodeToString(sum[:]))
-	}
-	q.Set("auth_signature", protocol.Sign(a.secret, signature.StringToSign(method, path, signature.ParseQuery(q.Encode()))))
-	return path + "?" + q.Encode()
+// slowTarget is path?query signed as a for a POST of the slowDeclared
+// bytes of 'x' the slow requests announce.
+func slowTarget(a testApp, path string) string {
+	return testkit.SignedTarget("POST", path, a.key, a.secret, nil, []byte(strings.Repeat("x", slowDeclared)))
 }
 
 // slowRequest is one raw connection's attack and what it saw.
@@ -151,8 +142,8 @@ func TestSlowBodiesRefusedOrTimedOut(t *testing.T) {
 	var unauth []*slowRequest
 	for i := 0; i < 8; i++ {
 		unauth = append(unauth,
-			&slowRequest{name: "signed, bad signature", method: "POST", target: signedTarget(badSig, "POST", "/apps/"+appBasic.id+"/events", slowDeclared), want: 401},
-			&slowRequest{name: "signed, unknown app", method: "POST", target: signedTarget(appBasic, "POST", "/apps/999/events", slowDeclared), want: 404},
+			&slowRequest{name: "signed, bad signature", method: "POST", target: slowTarget(badSig, "/apps/"+appBasic.id+"/events"), want: 401},
+			&slowRequest{name: "signed, unknown app", method: "POST", target: slowTarget(appBasic, "/apps/999/events"), want: 404},
 			&slowRequest{name: "admin, bad token", method: "POST", target: "/apps", auth: "not-the-admin-token-0123", want: 401},
 			&slowRequest{name: "secret, no auth", method: "POST", target: "/apps/" + appBasic.id + "/secret", want: 401},
 			&slowRequest{name: "vapid, known app", method: "GET", target: "/apps/" + appBasic.id + "/vapid_key", want: 200}, // public: answered, body ignored
@@ -199,8 +190,8 @@ func TestSlowBodiesRefusedOrTimedOut(t *testing.T) {
 	var authed []*slowRequest
 	for i := 0; i < 6; i++ {
 		authed = append(authed,
-			&slowRequest{name: "signed trigger", method: "POST", target: signedTarget(appBasic, "POST", "/apps/"+appBasic.id+"/events", slowDeclared), want: 408},
-			&slowRequest{name: "signed follow", method: "POST", target: signedTarget(appBasic, "POST", "/apps/"+appBasic.id+"/subscribe", slowDeclared), want: 408},
+			&slowRequest{name: "signed trigger", method: "POST", target: slowTarget(appBasic, "/apps/"+appBasic.id+"/events"), want: 408},
+			&slowRequest{name: "signed follow", method: "POST", target: slowTarget(appBasic, "/apps/"+appBasic.id+"/subscribe"), want: 408},
 			&slowRequest{name: "admin create", method: "POST", target: "/apps", auth: testAdminToken, want: 408},
 			&slowRequest{name: "secret with admin token", method: "POST", target: "/apps/" + appBasic.id + "/secret", auth: testAdminToken, want: 408},
 		)
@@ -242,7 +233,7 @@ func TestShutdownNotHeldBySlowBodies(t *testing.T) {
 	go func() { closed <- readUntilClose(c, 15*time.Second) }() // answers the close at once
 	var reqs []*slowRequest
 	for i := 0; i < 12; i++ {
-		reqs = append(reqs, &slowRequest{method: "POST", target: signedTarget(appBasic, "POST", "/apps/"+appBasic.id+"/events", slowDeclared), want: 408})
+		reqs = append(reqs, &slowRequest{method: "POST", target: slowTarget(appBasic, "/apps/"+appBasic.id+"/events"), want: 408})
 	}
 	var took time.Duration
 	var err error
@@ -326,12 +317,7 @@ func TestHTTPConnectionCap(t *testing.T) {
 		status, _, _ := h.do("GET", "/health", nil)
 		if i == 0 {
 			body := []byte(`{"user_id":"u","event":"news"}`)
-			q := url.Values{"auth_key": {appBasic.key}, "auth_timestamp": {strconv.FormatInt(time.Now().Unix(), 10)}, "auth_version": {"1.0"}}
-			sum := md5.Sum(body)
-			q.Set("body_md5", hex.EncodeToString(sum[:]))
-			path := "/apps/" + appBasic.id + "/subscribe"
-			q.Set("auth_signature", protocol.Sign(appBasic.secret, signature.StringToSign("POST", path, signature.ParseQuery(q.Encode()))))
-			status, _, _ = h.do("POST", path+"?"+q.Encode(), body)
+			status, _, _ = h.do("POST", testkit.SignedTarget("POST", "/apps/"+appBasic.id+"/subscribe", appBasic.key, appBasic.secret, nil, body), body)
 		}
 		if status != 200 {
 			t.Fatalf("API connection %d of %d: status %d", i+1, max, status)
@@ -369,17 +355,13 @@ func TestHTTPConnectionCap(t *testing.T) {
 	// Closing an admitted connection frees its slot too.
 	api[1].conn.Close()
 	for _, h := range []*rawHTTP{dialRaw(t, addr), dialRaw(t, addr)} { // the two freed slots
-		ok := false
-		for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		testkit.Eventually(t, 3*time.Second, "an API slot given back after an upgrade and a close", func() bool {
 			if status, _, _ := h.do("GET", "/health", nil); status == 200 {
-				ok = true
-				break
+				return true
 			}
 			h = dialRaw(t, addr) // a refused connection is closed
-		}
-		if !ok {
-			t.Fatal("no API slot was given back after an upgrade and a close")
-		}
+			return false
+		})
 	}
 	if status, _, _ := dialRaw(t, addr).do("GET", "/health", nil); status != 503 {
 		t.Fatalf("at the cap again: %d, want 503", status)

@@ -2,8 +2,6 @@ package server
 
 import (
 	"bytes"
-	"crypto/md5"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -20,8 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pushi-io/pushi/internal/protocol"
-	"github.com/pushi-io/pushi/internal/signature"
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 // Durability (docs/features.md §5.4): a pushi process killed with SIGKILL while
@@ -30,6 +27,11 @@ import (
 // sender saw its answers.
 
 var appCrash = testApp{"400001", "key-crash", "secret-crash"}
+
+// crashAppsJSON serves appCrash with every trigger persisted and caps no
+// test reaches.
+const crashAppsJSON = `{"apps":[{"id":"400001","key":"key-crash","secret":"secret-crash","name":"crash",
+  "persistence":{"default":true,"max_events_per_channel":1000000,"inbox_max_per_user":1000000}}]}`
 
 // pushiBinary builds cmd/pushi into the test's temp dir, or uses PUSHI_BIN.
 func pushiBinary(t *testing.T) string {
@@ -80,20 +82,27 @@ func startProcess(t *testing.T, bin string, env []string) *pushiProcess {
 	}
 	go func() { p.cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() { p.cmd.Process.Kill(); <-p.exited })
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if conn, err := net.Dial("tcp", "127.0.0.1:"+apiPort); err == nil {
-			conn.Close()
-			return p
+	testkit.Eventually(t, 10*time.Second, "pushi to listen on "+apiPort, func() bool {
+		if accepts("127.0.0.1:" + apiPort) {
+			return true
 		}
 		select {
 		case <-p.exited:
 			t.Fatalf("pushi exited at start:\n%s", p.output())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pushi did not listen on %s:\n%s", apiPort, p.output())
-		}
+		return false
+	})
+	return p
+}
+
+// accepts reports whether addr accepts a TCP connection now.
+func accepts(addr string) bool {
+	conn, err := net.Dial("tcp", addr)
+	if err == nil {
+		conn.Close()
 	}
+	return err == nil
 }
 
 // kill sends SIGKILL and waits for the process to end.
@@ -123,11 +132,7 @@ func (p *pushiProcess) output() string {
 // triggerURL is a signed POST /apps/{id}/events URL for body, valid for
 // the signature's 600 s window.
 func triggerURL(apiURL string, a testApp, body []byte) string {
-	path := "/apps/" + a.id + "/events"
-	sum := md5.Sum(body)
-	q := url.Values{"auth_key": {a.key}, "auth_timestamp": {strconv.FormatInt(time.Now().Unix(), 10)}, "auth_version": {"1.0"}, "body_md5": {hex.EncodeToString(sum[:])}}
-	q.Set("auth_signature", protocol.Sign(a.secret, signature.StringToSign("POST", path, signature.ParseQuery(q.Encode()))))
-	return apiURL + path + "?" + q.Encode()
+	return apiURL + testkit.SignedTarget("POST", "/apps/"+a.id+"/events", a.key, a.secret, nil, body)
 }
 
 // signedTrigger posts body to /apps/{id}/events without failing the test:
@@ -145,12 +150,7 @@ func signedTrigger(client *http.Client, apiURL string, a testApp, body []byte) (
 func TestCrashKeepsAcknowledgedTriggers(t *testing.T) {
 	bin := pushiBinary(t)
 	dir := t.TempDir()
-	appsFile := filepath.Join(dir, "apps.json")
-	if err := writeFile(appsFile, `{"apps":[{"id":"400001","key":"key-crash","secret":"secret-crash","name":"crash",
-  "persistence":{"default":true,"max_events_per_channel":1000000,"inbox_max_per_user":1000000}}]}`); err != nil {
-		t.Fatal(err)
-	}
-	env := []string{"PUSHI_DB=" + filepath.Join(dir, "pushi.db"), "PUSHI_APPS_FILE=" + appsFile, "PUSHI_ADMIN_TOKEN=" + testAdminToken, "PUSHI_HANDLERS=0"}
+	env := []string{"PUSHI_DB=" + filepath.Join(dir, "pushi.db"), "PUSHI_APPS_FILE=" + writeApps(t, crashAppsJSON), "PUSHI_ADMIN_TOKEN=" + testAdminToken, "PUSHI_HANDLERS=0"}
 	p := startProcess(t, bin, env)
 	// A follower: each trigger's inbox row is part of what a 200 promises.
 	(&testServer{apiURL: p.apiURL}).followAPI(t, appCrash, true, "watcher", "crash")

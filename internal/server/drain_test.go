@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"path/filepath"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 // Drain (README, SIGTERM/SIGINT): the process stops its listeners, lets
@@ -94,7 +95,8 @@ func TestDrainOnSIGTERM(t *testing.T) {
 		"PUSHI_DRAIN_WINDOW=" + fmt.Sprint(int(window/time.Second))})
 	// startProcess waits for the REST listener; the WebSocket one is bound
 	// right after it.
-	waitTCP(t, strings.TrimPrefix(p.wsURL, "ws://"))
+	wsAddr := strings.TrimPrefix(p.wsURL, "ws://")
+	testkit.Eventually(t, 5*time.Second, "the WebSocket listener at "+wsAddr, func() bool { return accepts(wsAddr) })
 	s := &testServer{apiURL: p.apiURL, wsURL: p.wsURL}
 	if status, body := s.rawRequest(t, "GET", "/health/ready", nil); status != http.StatusOK || body["status"] != "ready" {
 		t.Fatalf("/health/ready before the signal: %d %v", status, body)
@@ -276,20 +278,5 @@ func readUntilClose(c *wsClient, timeout time.Duration) drainResult {
 			r.err = err
 		}
 		return r
-	}
-}
-
-// waitTCP waits until addr accepts connections.
-func waitTCP(t *testing.T, addr string) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		conn, err := net.Dial("tcp", addr)
-		if err == nil {
-			conn.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", addr, err)
-		}
 	}
 }

@@ -61,9 +61,7 @@ func TestFollowAPIBadInput(t *testing.T) {
 }
 
 func TestFollowLimitAndListing(t *testing.T) {
-	path := t.TempDir() + "/apps.json"
-	writeFile(path, `{"apps":[{"id":"300001","key":"key-f","secret":"secret-f","name":"f","limits":{"max_follows_per_user":3}}]}`)
-	s := startServer(t, map[string]string{"PUSHI_APPS_FILE": path})
+	s := startServerWithApps(t, `{"apps":[{"id":"300001","key":"key-f","secret":"secret-f","name":"f","limits":{"max_follows_per_user":3}}]}`, nil)
 	a := testApp{"300001", "key-f", "secret-f"}
 	for _, ch := range []string{"c", "a", "private-x"} {
 		s.followAPI(t, a, true, "u1", ch)

@@ -13,6 +13,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/pushi-io/pushi/internal/store"
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 // Regression tests of issue 10's findings that live on the WebSocket
@@ -93,9 +94,7 @@ func TestRejectedAttemptLogIsBounded(t *testing.T) {
 			t.Fatalf("%.40s…: %v", path, err)
 		}
 		c.conn.Close()
-		for deadline := time.Now().Add(5 * time.Second); s.Node.Connections() != 0 && time.Now().Before(deadline); {
-			time.Sleep(5 * time.Millisecond)
-		}
+		testkit.Eventually(t, 5*time.Second, "the connection to be torn down", func() bool { return s.Node.Connections() == 0 })
 		time.Sleep(20 * time.Millisecond) // the refusal line follows the close
 		if grew := len(logs.String()) - before; grew > 2048 {
 			t.Fatalf("%.40s…: %d bytes of log for one attempt", path, grew)
@@ -159,7 +158,7 @@ func TestConnectionRateFloodLeavesOthersTheirShare(t *testing.T) {
 // user could grow stored history without bound (~240 KB/s per socket).
 func TestPersistedClientEventsAreBoundPerUser(t *testing.T) {
 	s := startServerWithApps(t, `{"apps":[{"id":"300001","key":"key-q","secret":"secret-q","client_events":true,
-  "limits":{"client_event_rate":100,"persisted_client_events_per_min":5}}]}`)
+  "limits":{"client_event_rate":100,"persisted_client_events_per_min":5}}]}`, nil)
 	a := testApp{"300001", "key-q", "secret-q"}
 	const room = "presence-q"
 	// Two sockets of the same user share the user's budget.
@@ -227,14 +226,4 @@ func TestStoredPeerFollowGivesNoAccess(t *testing.T) {
 		t.Fatalf("trigger: %d", status)
 	}
 	m.expectNothing(200 * time.Millisecond)
-}
-
-// startServerWithApps runs a server serving the apps of appsJSON.
-func startServerWithApps(t *testing.T, appsJSON string) *testServer {
-	t.Helper()
-	path := t.TempDir() + "/apps.json"
-	if err := writeFile(path, appsJSON); err != nil {
-		t.Fatal(err)
-	}
-	return startServer(t, map[string]string{"PUSHI_APPS_FILE": path})
 }

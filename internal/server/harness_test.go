@@ -6,9 +6,12 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,30 +44,47 @@ func startServer(t testing.TB, env map[string]string) *testServer {
 	return startServerLogged(t, env, nil)
 }
 
+// startServerWithApps is startServer serving the apps of appsJSON (in
+// the apps file format) instead of testAppsJSON.
+func startServerWithApps(t testing.TB, appsJSON string, env map[string]string) *testServer {
+	t.Helper()
+	vars := map[string]string{"PUSHI_APPS_FILE": writeApps(t, appsJSON)}
+	maps.Copy(vars, env)
+	return startServer(t, vars)
+}
+
+// writeApps writes appsJSON to an apps file of the test's and returns its
+// path, for PUSHI_APPS_FILE.
+func writeApps(t testing.TB, appsJSON string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "apps.json")
+	if err := writeFile(path, appsJSON); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // startServerLogged is startServer with the server's text log written to
 // logs (nil: discarded, or the test log with -v).
 func startServerLogged(t testing.TB, env map[string]string, logs io.Writer) *testServer {
 	t.Helper()
-	dir := t.TempDir()
-	appsFile := dir + "/apps.json"
-	if err := writeFile(appsFile, testAppsJSON); err != nil {
-		t.Fatal(err)
-	}
-	vars := map[string]string{"APP_PORT": "0", "SERVER_PORT": "0", "SERVER_HOST": "127.0.0.1", "PUSHI_APPS_FILE": appsFile, "PUSHI_DB": dir + "/pushi.db"}
-	for k, v := range env {
-		vars[k] = v
-	}
-	withTestStore(t, vars)
-	cfg, err := config.Load(nil, func(k string) string { return vars[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
+	vars := map[string]string{"APP_PORT": "0", "SERVER_PORT": "0", "SERVER_HOST": "127.0.0.1", "PUSHI_APPS_FILE": writeApps(t, testAppsJSON), "PUSHI_DB": t.TempDir() + "/pushi.db"}
+	maps.Copy(vars, env)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if logs != nil {
 		log = slog.New(slog.NewTextHandler(logs, nil))
 	} else if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	s, _ := launch(t, mustConfig(t, vars), log)
+	return s
+}
+
+// launch starts a server on cfg, on the backend the test mode promises,
+// and returns it with a function that shuts it down once; the test's
+// cleanup runs that too.
+func launch(t testing.TB, cfg *config.Config, log *slog.Logger) (*testServer, func()) {
+	t.Helper()
 	srv, err := New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
@@ -73,13 +93,13 @@ func startServerLogged(t testing.TB, env map[string]string, logs io.Writer) *tes
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx, 0)
 	})
-	ws := srv.Addr("ws")
-	return &testServer{Server: srv, apiURL: "http://" + srv.Addr("api").String(), wsURL: "ws://" + ws.String()}
+	t.Cleanup(stop)
+	return &testServer{Server: srv, apiURL: "http://" + srv.Addr("api").String(), wsURL: "ws://" + srv.Addr("ws").String()}, stop
 }
 
 type testWriter struct{ t testing.TB }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 // Reading history (docs/features.md §7): REST paging, the user inbox, pushi:latest,
@@ -298,20 +300,13 @@ func TestRetention(t *testing.T) {
 		t.Fatalf("before trimming: %s", got)
 	}
 
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testkit.Eventually(t, 5*time.Second, "a retention pass: r and its inbox at their caps, aged's history and inbox empty", func() bool {
 		r := summary(s.channelHistory(t, appRetain, "r"))
 		inbox, _ := s.historyPage(t, appRetain, "/users/ann/events", nil)
 		old := s.channelHistory(t, appAged, "old")
 		oldInbox, _ := s.historyPage(t, appAged, "/users/ann/events", nil)
-		if r == "e/3@4 e/4@5 e/5@6" && summary(inbox) == "e/5@6 e/4@5" && len(old) == 0 && len(oldInbox) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not trimmed: r %s, inbox %s, aged %s, aged inbox %s", r, summary(inbox), summary(old), summary(oldInbox))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return r == "e/3@4 e/4@5 e/5@6" && summary(inbox) == "e/5@6 e/4@5" && len(old) == 0 && len(oldInbox) == 0
+	})
 	// A replay from before the trimmed records says it is incomplete.
 	c := s.connect(t, appRetain.key)
 	c.subscribe("r", map[string]any{"since": 0})

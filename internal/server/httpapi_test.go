@@ -1,8 +1,6 @@
 package server
 
 import (
-	"crypto/md5"
-	"encoding/hex"
 	"encoding/json"
 	"net/url"
 	"strconv"
@@ -10,8 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pushi-io/pushi/internal/protocol"
-	"github.com/pushi-io/pushi/internal/signature"
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 // HTTP API (docs/protocol.md §14): success bodies, info, errors, delivery rules.
@@ -189,53 +186,34 @@ func TestHTTPEventsErrors(t *testing.T) {
 	a.expectRaw(`{"event":"App\\Events\\pusher:x","channel":"ok","data":"x"}`)
 }
 
-// signedQuery builds a signed query with the given timestamp.
-func signedQuery(a testApp, secret, method, path string, query url.Values, body []byte, ts int64) url.Values {
-	v := url.Values{}
-	for k, vs := range query {
-		v[k] = vs
-	}
-	v.Set("auth_key", a.key)
-	v.Set("auth_timestamp", strconv.FormatInt(ts, 10))
-	v.Set("auth_version", "1.0")
-	if len(body) > 0 {
-		sum := md5.Sum(body)
-		v.Set("body_md5", hex.EncodeToString(sum[:]))
-	}
-	v.Set("auth_signature", protocol.Sign(secret, signature.StringToSign(method, path, signature.ParseQuery(v.Encode()))))
-	return v
-}
-
 func TestHTTPAuthErrors(t *testing.T) {
 	s := startServer(t, nil)
 	body := []byte(`{"name":"e","channel":"ok","data":"x"}`)
 	path := "/apps/100001/events"
-	now := time.Now().Unix()
+	now := time.Now()
 	send := func(v url.Values) (int, map[string]any) {
 		return s.rawRequest(t, "POST", path+"?"+v.Encode(), body)
 	}
+	sign := func(key, secret string, at time.Time) url.Values {
+		return testkit.SignedQuery("POST", path, key, secret, nil, body, at)
+	}
 	// Baseline.
-	if st, b := send(signedQuery(appBasic, appBasic.secret, "POST", path, nil, body, now)); st != 200 || len(b) != 0 {
+	if st, b := send(sign(appBasic.key, appBasic.secret, now)); st != 200 || len(b) != 0 {
 		t.Fatalf("baseline %d %v", st, b)
 	}
 	cases := map[string]url.Values{
-		"wrong secret":   signedQuery(appBasic, "nope", "POST", path, nil, body, now),
-		"old timestamp":  signedQuery(appBasic, appBasic.secret, "POST", path, nil, body, now-601),
-		"future":         signedQuery(appBasic, appBasic.secret, "POST", path, nil, body, now+601),
-		"wrong auth_key": signedQuery(testApp{"100001", "key-full", ""}, appBasic.secret, "POST", path, nil, body, now),
+		"wrong secret":   sign(appBasic.key, "nope", now),
+		"old timestamp":  sign(appBasic.key, appBasic.secret, now.Add(-601*time.Second)),
+		"future":         sign(appBasic.key, appBasic.secret, now.Add(601*time.Second)),
+		"wrong auth_key": sign("key-full", appBasic.secret, now),
 	}
-	bad := signedQuery(appBasic, appBasic.secret, "POST", path, nil, body, now)
+	bad := sign(appBasic.key, appBasic.secret, now)
 	bad.Set("body_md5", strings.Repeat("0", 32))
-	cases["bad body_md5 (re-signed)"] = func() url.Values {
-		v := url.Values{"auth_key": {appBasic.key}, "auth_timestamp": {strconv.FormatInt(now, 10)}, "auth_version": {"1.0"}, "body_md5": {strings.Repeat("0", 32)}}
-		v.Set("auth_signature", protocol.Sign(appBasic.secret, signature.StringToSign("POST", path, signature.ParseQuery(v.Encode()))))
-		return v
-	}()
+	// Signed as for no body, with the wrong body_md5 or none.
+	cases["bad body_md5 (re-signed)"] = testkit.SignedQuery("POST", path, appBasic.key, appBasic.secret, url.Values{"body_md5": {strings.Repeat("0", 32)}}, nil, now)
 	cases["bad body_md5"] = bad
-	noMD5 := url.Values{"auth_key": {appBasic.key}, "auth_timestamp": {strconv.FormatInt(now, 10)}, "auth_version": {"1.0"}}
-	noMD5.Set("auth_signature", protocol.Sign(appBasic.secret, signature.StringToSign("POST", path, signature.ParseQuery(noMD5.Encode()))))
-	cases["missing body_md5"] = noMD5
-	unsigned := signedQuery(appBasic, appBasic.secret, "POST", path, nil, body, now)
+	cases["missing body_md5"] = testkit.SignedQuery("POST", path, appBasic.key, appBasic.secret, nil, nil, now)
+	unsigned := sign(appBasic.key, appBasic.secret, now)
 	unsigned.Del("auth_signature")
 	cases["no signature"] = unsigned
 	for name, v := range cases {
@@ -330,17 +308,10 @@ func TestHTTPChannels(t *testing.T) {
 	// After everyone leaves the lists are empty.
 	a.conn.Close()
 	b.conn.Close()
-	deadline := time.Now().Add(3 * time.Second)
-	for {
+	testkit.Eventually(t, 3*time.Second, "an empty channel list after everyone left", func() bool {
 		_, body := s.api(t, appBasic, "GET", "/channels", nil, "")
-		if mustJSON(t, body) == `{"channels":{}}` {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("channels after disconnect: %v", body)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return mustJSON(t, body) == `{"channels":{}}`
+	})
 }
 
 func TestHTTPTerminateUnsignedAndUnknown(t *testing.T) {
@@ -367,9 +338,8 @@ func TestHTTPRawUnescapedQuery(t *testing.T) {
 	c.expectRaw(`{"event":"pusher:cache_miss","channel":"cache-r"}`)
 	rawGet := func(path, extra string) (int, map[string]any) {
 		t.Helper()
-		query := "auth_key=key-basic&auth_timestamp=" + strconv.FormatInt(time.Now().Unix(), 10) + "&auth_version=1.0&" + extra
-		sig := protocol.Sign("secret-basic", signature.StringToSign("GET", path, signature.ParseQuery(query)))
-		return s.rawRequest(t, "GET", path+"?"+query+"&auth_signature="+sig, nil)
+		query := testkit.AuthParams("key-basic", time.Now(), nil).Encode() + "&" + extra
+		return s.rawRequest(t, "GET", path+"?"+query+"&auth_signature="+testkit.Signature("secret-basic", "GET", path, query), nil)
 	}
 	st, body := rawGet("/apps/100001/channels", "filter_by_prefix=a;b")
 	if st != 200 || mustJSON(t, body) != `{"channels":{"a;b":{}}}` {
@@ -378,5 +348,25 @@ func TestHTTPRawUnescapedQuery(t *testing.T) {
 	st, body = rawGet("/apps/100001/channels/cache-r", "info=subscription_count,cache")
 	if st != 200 || mustJSON(t, body) != `{"cache":null,"occupied":true,"subscription_count":1}` {
 		t.Fatalf("raw , query: %d %v", st, body)
+	}
+}
+
+// GET /channels?info=subscription_count gives every listed channel its
+// connection count, whether or not the app pushes counts (§13, §14.2).
+func TestHTTPChannelsSubscriptionCount(t *testing.T) {
+	s := startServer(t, nil)
+	for _, app := range []testApp{appBasic, appFull} { // subscription_count off, on
+		a, b, c := s.connect(t, app.key), s.connect(t, app.key), s.connect(t, app.key)
+		a.subscribe("tally", nil)
+		b.subscribe("tally", nil)
+		c.subscribePresence(app, "presence-tally", `{"user_id":"1"}`)
+		s.wantAPI(t, app, "GET", "/channels", q("info", "subscription_count"), "", 200,
+			`{"channels":{"tally":{"subscription_count":2},"presence-tally":{"subscription_count":1}}}`)
+		s.wantAPI(t, app, "GET", "/channels", q("filter_by_prefix", "presence-", "info", "user_count,subscription_count"), "", 200,
+			`{"channels":{"presence-tally":{"user_count":1,"subscription_count":1}}}`)
+		s.wantAPI(t, app, "GET", "/channels/tally", q("info", "subscription_count"), "", 200, `{"occupied":true,"subscription_count":2}`)
+		// user_count keeps its prefix rule; unknown attributes stay a 400.
+		s.wantAPIError(t, app, "GET", "/channels", q("info", "subscription_count,user_count"), "", 400)
+		s.wantAPIError(t, app, "GET", "/channels", q("info", "subscription_count,cache"), "", 400)
 	}
 }

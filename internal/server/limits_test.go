@@ -123,7 +123,10 @@ func TestSlowConsumerClosed4100(t *testing.T) {
 		healthy.expectRaw(`{"event":"n","channel":"firehose","data":"` + data + `"}`)
 	}
 	// The slow consumer: a prefix of the events in order, then pusher:error
-	// 4100 and close 4100.
+	// 4100 and close 4100. Reading the close frame writes the close reply:
+	// renew the write deadline its subscribe set, which a loaded machine's
+	// 800 triggers can outlast.
+	slow.conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
 	sawError, next := false, 0
 	for {
 		f, err := slow.read(5 * time.Second)

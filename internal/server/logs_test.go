@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 // hexSecret matches what every secret and signature here is: an admin
@@ -25,15 +27,7 @@ func TestJSONLogsOneLinePerConnectionAndNoSecrets(t *testing.T) {
 	vars := map[string]string{"APP_PORT": "0", "SERVER_PORT": "0", "PUSHI_DB": filepath.Join(dir, "pushi.db"), "LOG_FORMAT": "json"}
 	cfg := mustConfig(t, vars)
 	logs := &logBuffer{}
-	srv, err := New(cfg, NewLogger(cfg, logs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkTestStore(t, srv)
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &testServer{Server: srv, apiURL: "http://" + srv.Addr("api").String(), wsURL: "ws://" + srv.Addr("ws").String()}
+	s, _ := launch(t, cfg, NewLogger(cfg, logs))
 
 	credPath := filepath.Join(dir, credentialsFile)
 	fi, err := os.Stat(credPath)
@@ -64,15 +58,11 @@ func TestJSONLogsOneLinePerConnectionAndNoSecrets(t *testing.T) {
 	closer.sendClose(1000)
 	// Teardown is asynchronous: wait for both before Shutdown closes what
 	// is left with 4200.
-	for deadline := time.Now().Add(5 * time.Second); s.Node.Connections() != 0; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections still open", s.Node.Connections())
-		}
-	}
+	testkit.Eventually(t, 5*time.Second, "both connections to be torn down", func() bool { return s.Node.Connections() == 0 })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(ctx, 0); err != nil {
+	if err := s.Shutdown(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 // sample is one exposition line: a name, its labels and a value.
@@ -127,17 +129,11 @@ func TestMetricsEndpoint(t *testing.T) {
 
 	// b leaves with a normal close; teardown is asynchronous, so wait for it.
 	b.sendClose(1000)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testkit.Eventually(t, 5*time.Second, "pushi_connections_current to drop to 1", func() bool {
 		m = s.scrape(t)
-		if v, _ := value(m, "pushi_connections_current", nil); v == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("pushi_connections_current never dropped to 1")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		v, _ := value(m, "pushi_connections_current", nil)
+		return v == 1
+	})
 
 	exact := []struct {
 		name   string

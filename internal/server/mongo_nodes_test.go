@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pushi-io/pushi/internal/testkit/ferret"
 )
 
 // Several pushi nodes share one MongoDB database (docs/storage.md): two
@@ -16,12 +17,7 @@ import (
 // trigger exactly once, in strictly increasing seq order.
 func TestMongoTwoNodesShareHistory(t *testing.T) {
 	bin := pushiBinary(t)
-	appsFile := filepath.Join(t.TempDir(), "apps.json")
-	if err := writeFile(appsFile, `{"apps":[{"id":"400001","key":"key-crash","secret":"secret-crash","name":"crash",
-  "persistence":{"default":true,"max_events_per_channel":1000000,"inbox_max_per_user":1000000}}]}`); err != nil {
-		t.Fatal(err)
-	}
-	env := []string{"MONGO_URL=" + ferretURI(t), "MONGO_DB=pushi_nodes", "PUSHI_APPS_FILE=" + appsFile,
+	env := []string{"MONGO_URL=" + ferret.Start(t), "MONGO_DB=pushi_nodes", "PUSHI_APPS_FILE=" + writeApps(t, crashAppsJSON),
 		"PUSHI_ADMIN_TOKEN=" + testAdminToken, "PUSHI_HANDLERS=0"}
 	nodes := []*pushiProcess{startProcess(t, bin, env), startProcess(t, bin, env)}
 

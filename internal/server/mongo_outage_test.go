@@ -2,91 +2,16 @@ package server
 
 import (
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pushi-io/pushi/internal/testkit"
+	"github.com/pushi-io/pushi/internal/testkit/ferret"
 )
-
-// tcpProxy forwards loopback connections to a target; cut drops the
-// listener and every proxied connection, as a network outage would, and
-// resume listens again on the same port.
-type tcpProxy struct {
-	t      *testing.T
-	target string
-	addr   string
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  map[net.Conn]bool
-}
-
-func startProxy(t *testing.T, target string) *tcpProxy {
-	t.Helper()
-	p := &tcpProxy{t: t, target: target, conns: map[net.Conn]bool{}}
-	p.listen("127.0.0.1:0")
-	t.Cleanup(p.cut)
-	return p
-}
-
-func (p *tcpProxy) listen(addr string) {
-	p.t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.ln, p.addr = ln, ln.Addr().String()
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go p.forward(c)
-		}
-	}()
-}
-
-func (p *tcpProxy) forward(c net.Conn) {
-	up, err := net.Dial("tcp", p.target)
-	if err != nil {
-		c.Close()
-		return
-	}
-	p.mu.Lock()
-	if p.ln == nil { // cut while dialling
-		p.mu.Unlock()
-		c.Close()
-		up.Close()
-		return
-	}
-	p.conns[c], p.conns[up] = true, true
-	p.mu.Unlock()
-	go func() { io.Copy(up, c); up.Close(); c.Close() }()
-	io.Copy(c, up)
-	c.Close()
-	up.Close()
-}
-
-func (p *tcpProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-	}
-	clear(p.conns)
-}
-
-func (p *tcpProxy) resume() { p.listen(p.addr) }
 
 // A MongoDB outage while persisted triggers flow: they answer 503 with a
 // JSON error within the store's 5 s bound instead of hanging, triggers
@@ -95,12 +20,12 @@ func (p *tcpProxy) resume() { p.listen(p.addr) }
 // succeed without a restart, and the history has every trigger that was
 // answered 200 exactly once.
 func TestMongoOutage(t *testing.T) {
-	ferret, err := url.Parse(ferretURI(t))
+	db, err := url.Parse(ferret.Start(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := startProxy(t, ferret.Host)
-	s := startServer(t, map[string]string{"MONGO_URL": "mongodb://" + proxy.addr + "/", "MONGO_DB": "pushi_outage", "PUSHI_ADMIN_TOKEN": testAdminToken})
+	proxy := testkit.StartProxy(t, db.Host)
+	s := startServer(t, map[string]string{"MONGO_URL": "mongodb://" + proxy.Addr() + "/", "MONGO_DB": "pushi_outage", "PUSHI_ADMIN_TOKEN": testAdminToken})
 	c := s.connect(t, appBasic.key)
 	c.subscribe("live", nil)
 
@@ -144,7 +69,7 @@ func TestMongoOutage(t *testing.T) {
 	defer func() { stop.Store(true); wg.Wait() }()
 
 	time.Sleep(500 * time.Millisecond)
-	proxy.cut()
+	proxy.Cut()
 	cutAt := time.Now()
 
 	// A persisted trigger during the outage: 503 with a JSON error, soon.
@@ -159,18 +84,12 @@ func TestMongoOutage(t *testing.T) {
 	}
 	c.pingPong()
 
-	proxy.resume()
+	proxy.Resume()
 	resumed := time.Now()
-	for {
-		status, body := s.trigger(t, appBasic.key, appBasic.secret, appBasic.id, map[string]any{"name": "e", "channel": channel, "data": "back", "persist": true})
-		if status == http.StatusOK {
-			break
-		}
-		if time.Since(resumed) > 10*time.Second {
-			t.Fatalf("persisted triggers still fail 10 s after the database came back: %d %v", status, body)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, "a persisted trigger to succeed after the database came back", func() bool {
+		status, _ := s.trigger(t, appBasic.key, appBasic.secret, appBasic.id, map[string]any{"name": "e", "channel": channel, "data": "back", "persist": true})
+		return status == http.StatusOK
+	})
 	t.Logf("persisted triggers work again %v after the database came back", time.Since(resumed).Round(time.Millisecond))
 	time.Sleep(300 * time.Millisecond) // the senders get through again too
 	stop.Store(true)
@@ -223,7 +142,7 @@ func TestMongoOutage(t *testing.T) {
 // frame matches its REST record, pushi:latest reads it back, a follower's
 // inbox has it, and subscribing with since or history replays it.
 func TestMongoPersistenceBasics(t *testing.T) {
-	s := startServer(t, map[string]string{"MONGO_URL": ferretURI(t), "MONGO_DB": "pushi_basics", "PUSHI_ADMIN_TOKEN": testAdminToken})
+	s := startServer(t, map[string]string{"MONGO_URL": ferret.Start(t), "MONGO_DB": "pushi_basics", "PUSHI_ADMIN_TOKEN": testAdminToken})
 	s.followAPI(t, appBasic, true, "ann", "news")
 	c := s.connect(t, appBasic.key)
 	c.subscribe("news", nil)

@@ -3,39 +3,17 @@ package server
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"os"
 	"testing"
 
-	"github.com/FerretDB/FerretDB/ferretdb"
+	"github.com/pushi-io/pushi/internal/testkit/ferret"
 )
-
-// ferretURI starts an in-process FerretDB (a MongoDB wire-protocol server
-// on SQLite) for one test and returns its URI.
-func ferretURI(t *testing.T) string {
-	t.Helper()
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + t.TempDir() + "/",
-		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-	})
-	if err != nil {
-		t.Fatal("FerretDB:", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); f.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return f.MongoDBURI()
-}
 
 // With MONGO_URL set the server keeps its apps, follows and history in
 // MongoDB: a persisted trigger is delivered with its seq and read back, a
 // follower's inbox has it, and a restart on the same database keeps all.
 func TestServerOnMongo(t *testing.T) {
-	env := map[string]string{"MONGO_URL": ferretURI(t), "MONGO_DB": "pushi_e2e", "PUSHI_ADMIN_TOKEN": testAdminToken}
+	env := map[string]string{"MONGO_URL": ferret.Start(t), "MONGO_DB": "pushi_e2e", "PUSHI_ADMIN_TOKEN": testAdminToken}
 	s := startServer(t, env)
 	if status, body := s.api(t, appBasic, "POST", "/subscribe", nil, `{"user_id":"ann","event":"news"}`); status != http.StatusOK {
 		t.Fatalf("follow: %d %v", status, body)

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -60,10 +59,8 @@ func TestConnectionRateLimitBeforeUpgrade(t *testing.T) {
 
 // An app's max_connection_rate throttles that app only.
 func TestAppConnectionRateLimit(t *testing.T) {
-	appsFile := filepath.Join(t.TempDir(), "apps.json")
-	writeFile(appsFile, `{"apps":[{"id":"600001","key":"key-slow","secret":"s1","limits":{"max_connection_rate":2}},
-		{"id":"600002","key":"key-free","secret":"s2"}]}`)
-	s := startServer(t, map[string]string{"PUSHI_APPS_FILE": appsFile, "PUSHI_MAX_CONNECTION_RATE": "0"})
+	s := startServerWithApps(t, `{"apps":[{"id":"600001","key":"key-slow","secret":"s1","limits":{"max_connection_rate":2}},
+		{"id":"600002","key":"key-free","secret":"s2"}]}`, map[string]string{"PUSHI_MAX_CONNECTION_RATE": "0"})
 	s.connect(t, "key-slow")
 	s.connect(t, "key-slow")
 	if resp, body := s.upgradeRequest(t, "key-slow"); resp.StatusCode != http.StatusServiceUnavailable {

@@ -21,11 +21,7 @@ const pushiAppsJSON = `{"apps":[
 // startPushiServer runs a server with the apps of pushiAppsJSON.
 func startPushiServer(t *testing.T) *testServer {
 	t.Helper()
-	path := t.TempDir() + "/apps.json"
-	if err := writeFile(path, pushiAppsJSON); err != nil {
-		t.Fatal(err)
-	}
-	return startServer(t, map[string]string{"PUSHI_APPS_FILE": path})
+	return startServerWithApps(t, pushiAppsJSON, nil)
 }
 
 func peerData(user string) string { return `{"user_id":"` + user + `","peer":true}` }

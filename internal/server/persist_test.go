@@ -38,15 +38,7 @@ const persistAppsJSON = `{"apps":[
 // startPersistServer runs a server with the apps of persistAppsJSON.
 func startPersistServer(t testing.TB, env map[string]string) *testServer {
 	t.Helper()
-	path := t.TempDir() + "/apps.json"
-	if err := writeFile(path, persistAppsJSON); err != nil {
-		t.Fatal(err)
-	}
-	vars := map[string]string{"PUSHI_APPS_FILE": path}
-	for k, v := range env {
-		vars[k] = v
-	}
-	return startServer(t, vars)
+	return startServerWithApps(t, persistAppsJSON, env)
 }
 
 // liveStored is what a persisted event's live frame adds.
@@ -519,7 +511,7 @@ type latestReply struct {
 // cache slot (docs/protocol.md §10): the persisted path used to write it.
 func TestStoredClientEventDoesNotWriteTheCache(t *testing.T) {
 	s := startServerWithApps(t, `{"apps":[{"id":"300002","key":"key-cc","secret":"secret-cc","client_events":true,
-  "persistence":{"client_events":"all"}}]}`)
+  "persistence":{"client_events":"all"}}]}`, nil)
 	a := testApp{"300002", "key-cc", "secret-cc"}
 	const ch = "private-cache-stored"
 	miss := `{"event":"pusher:cache_miss","channel":"` + ch + `"}`

@@ -201,3 +201,30 @@ func TestGoSDKEncryptedChannel(t *testing.T) {
 	}
 
 }
+
+// The SDK's Channels with info=subscription_count succeeds (it was a 400)
+// on an app with subscription counting off and on. pusher-http-go's
+// ChannelListItem has no SubscriptionCount field, so the count itself is
+// read from the raw answer here; Channel exposes it.
+func TestGoSDKChannelsSubscriptionCount(t *testing.T) {
+	s := startServer(t, nil)
+	for _, app := range []testApp{appBasic, appFull} {
+		sdk := &pusher.Client{AppID: app.id, Key: app.key, Secret: app.secret, Host: strings.TrimPrefix(s.apiURL, "http://")}
+		a, b := s.connect(t, app.key), s.connect(t, app.key)
+		a.subscribe("sdk-count", nil)
+		b.subscribe("sdk-count", nil)
+		info := "subscription_count"
+		list, err := sdk.Channels(pusher.ChannelsParams{Info: &info})
+		if err != nil {
+			t.Fatalf("app %s: Channels(info=subscription_count): %v", app.id, err)
+		}
+		if _, ok := list.Channels["sdk-count"]; !ok || len(list.Channels) != 1 {
+			t.Fatalf("app %s: channels = %+v", app.id, list.Channels)
+		}
+		ch, err := sdk.Channel("sdk-count", pusher.ChannelParams{Info: &info})
+		if err != nil || !ch.Occupied || ch.SubscriptionCount != 2 {
+			t.Fatalf("app %s: channel = %+v, %v", app.id, ch, err)
+		}
+		s.wantAPI(t, app, "GET", "/channels", q("info", "subscription_count"), "", 200, `{"channels":{"sdk-count":{"subscription_count":2}}}`)
+	}
+}

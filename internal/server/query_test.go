@@ -6,8 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pushi-io/pushi/internal/protocol"
-	"github.com/pushi-io/pushi/internal/signature"
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 // apiRaw sends a request signed as a with rawQuery exactly as given (keys
@@ -19,8 +18,8 @@ func (s *testServer) apiRaw(t testing.TB, a testApp, method, path, rawQuery stri
 	if q != "" {
 		q += "&"
 	}
-	q += "auth_key=" + a.key + "&auth_timestamp=" + strconv.FormatInt(time.Now().Unix(), 10) + "&auth_version=1.0"
-	q += "&auth_signature=" + protocol.Sign(a.secret, signature.StringToSign(method, path, signature.ParseQuery(q)))
+	q += testkit.AuthParams(a.key, time.Now(), nil).Encode()
+	q += "&auth_signature=" + testkit.Signature(a.secret, method, path, q)
 	return s.rawRequest(t, method, path+"?"+q, nil)
 }
 
@@ -83,7 +82,7 @@ func TestSignedQueryKeysCanonical(t *testing.T) {
 	// An auth parameter in another case verifies too, and is refused.
 	path := "/apps/" + appStore.id + "/channels"
 	q := "AUTH_KEY=" + appStore.key + "&auth_timestamp=" + strconv.FormatInt(time.Now().Unix(), 10) + "&auth_version=1.0"
-	q += "&auth_signature=" + protocol.Sign(appStore.secret, signature.StringToSign("GET", path, signature.ParseQuery(q)))
+	q += "&auth_signature=" + testkit.Signature(appStore.secret, "GET", path, q)
 	if status, body := s.rawRequest(t, "GET", path+"?"+q, nil); status != 400 || !strings.Contains(body["error"].(string), `"AUTH_KEY"`) {
 		t.Errorf("AUTH_KEY: %d %v, want 400 naming AUTH_KEY", status, body)
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 // Raw-frame tests of the connection lifecycle (docs/protocol.md §1–§4).
@@ -107,18 +109,9 @@ func TestAppConnectionQuota(t *testing.T) {
 	s.checkOthersServed(t)
 	// The slot is released when the first connection goes away.
 	first.conn.Close()
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		c := s.dial(t, "/app/key-quota?protocol=7", good)
-		f := c.next()
-		if f.Event == "pusher:connection_established" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("quota slot not released: %s", f.raw)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testkit.Eventually(t, 3*time.Second, "the quota slot to be released", func() bool {
+		return s.dial(t, "/app/key-quota?protocol=7", good).next().Event == "pusher:connection_established"
+	})
 }
 
 func TestNodeCapacity(t *testing.T) {

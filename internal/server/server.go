@@ -31,7 +31,7 @@ var Version = "dev"
 type Server struct {
 	cfg      *config.Config
 	log      *slog.Logger
-	Apps     *apps.Static
+	Apps     apps.Lister // read-only: only the admin API writes (api.Options.AppWriter)
 	Node     *hub.Node
 	API      *api.API
 	Store    store.Store
@@ -95,7 +95,7 @@ func build(cfg *config.Config, log *slog.Logger, st store.Store) (*Server, error
 		return nil, err
 	}
 	conns := newHTTPConns(cfg.MaxHTTPConnections)
-	a := api.New(api.Options{PathPrefix: cfg.PathPrefix, Version: Version, Logger: log, Store: st, StoreName: storeName(cfg),
+	a := api.New(api.Options{PathPrefix: cfg.PathPrefix, Version: Version, Logger: log, Store: st, StoreName: storeName(cfg), AppWriter: registry,
 		AdminTokenSHA256: tokenHash, Metrics: newRegistry(node, hooks, conns), BodyTimeout: cfg.HTTPBodyTimeout, Admit: conns.admit}, registry, node)
 	return &Server{cfg: cfg, log: log, Apps: registry, Node: node, API: a, Store: st, Hooks: hooks, addrs: map[string]net.Addr{}, apiConns: conns}, nil
 }

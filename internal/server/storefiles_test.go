@@ -32,14 +32,7 @@ func TestStoreFilesOwnerOnly(t *testing.T) {
 	}
 	db := filepath.Join(parent, "data", "pushi", "pushi.db")
 	cfg := mustConfig(t, map[string]string{"APP_PORT": "0", "SERVER_PORT": "0", "PUSHI_DB": db, "LOG_FORMAT": "json"})
-	srv, err := New(cfg, discardLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(context.Background(), 0) })
+	launch(t, cfg, discardLogger())
 	want := map[string]fs.FileMode{
 		parent:                        0o755,
 		filepath.Join(parent, "data"): 0o700,

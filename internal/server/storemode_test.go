@@ -1,17 +1,13 @@
 package server
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"log/slog"
 	"os"
-	"sync"
 	"testing"
 
-	"github.com/FerretDB/FerretDB/ferretdb"
-
 	mongostore "github.com/pushi-io/pushi/internal/store/mongo"
+	"github.com/pushi-io/pushi/internal/testkit/ferret"
 )
 
 // PUSHI_TEST_STORE=mongo runs this whole package with the MongoDB store:
@@ -21,48 +17,15 @@ import (
 // package both ways, so every end-to-end test holds on both backends.
 var mongoMode = os.Getenv("PUSHI_TEST_STORE") == "mongo"
 
-var sharedFerret struct {
-	once sync.Once
-	uri  string
-	dir  string
-	err  error
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if sharedFerret.dir != "" {
-		os.RemoveAll(sharedFerret.dir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { ferret.Main(m) }
 
 // withTestStore adds the MongoDB settings to vars in mongo mode.
 func withTestStore(t testing.TB, vars map[string]string) {
 	if !mongoMode || vars["MONGO_URL"] != "" {
 		return
 	}
-	sharedFerret.once.Do(func() {
-		if sharedFerret.dir, sharedFerret.err = os.MkdirTemp("", "pushi-ferret-"); sharedFerret.err != nil {
-			return
-		}
-		f, err := ferretdb.New(&ferretdb.Config{
-			Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
-			Handler:   "sqlite",
-			SQLiteURL: "file:" + sharedFerret.dir + "/",
-			Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-		})
-		if err != nil {
-			sharedFerret.err = err
-			return
-		}
-		go f.Run(context.Background())
-		sharedFerret.uri = f.MongoDBURI()
-	})
-	if sharedFerret.err != nil {
-		t.Fatal("FerretDB:", sharedFerret.err)
-	}
 	sum := sha256.Sum256([]byte(vars["PUSHI_DB"]))
-	vars["MONGO_URL"] = sharedFerret.uri
+	vars["MONGO_URL"] = ferret.Shared(t)
 	vars["MONGO_DB"] = "t" + hex.EncodeToString(sum[:12])
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 // Connections that vanish (no close frame, some mid-frame) are torn down:
@@ -26,13 +28,7 @@ func TestAbruptDisconnectsAreTornDown(t *testing.T) {
 		}
 		c.conn.Close()
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Node.Connections() != 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if got := s.Node.Connections(); got != 0 {
-		t.Fatalf("%d connections still registered", got)
-	}
+	testkit.Eventually(t, 5*time.Second, "every connection to be unregistered", func() bool { return s.Node.Connections() == 0 })
 	chans, err := s.Node.State().Channels(context.Background(), "100001", "gone-")
 	if err != nil || len(chans) != 0 {
 		t.Fatalf("channels still occupied: %v %v", chans, err)

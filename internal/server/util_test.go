@@ -2,9 +2,7 @@ package server
 
 import (
 	"bytes"
-	"crypto/md5"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -15,15 +13,15 @@ import (
 	"regexp"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
+	"golang.org/x/crypto/nacl/secretbox"
+
 	"github.com/pushi-io/pushi/internal/config"
 	"github.com/pushi-io/pushi/internal/protocol"
-	"github.com/pushi-io/pushi/internal/signature"
-	"golang.org/x/crypto/nacl/secretbox"
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }
@@ -31,20 +29,7 @@ func writeFile(path, content string) error { return os.WriteFile(path, []byte(co
 // signedRequest sends a Pusher-signed API request and returns status and body.
 func (s *testServer) signedRequest(t testing.TB, method, path, key, secret string, query url.Values, body []byte) (int, map[string]any) {
 	t.Helper()
-	q := url.Values{}
-	for k, v := range query {
-		q[k] = v
-	}
-	q.Set("auth_key", key)
-	q.Set("auth_timestamp", strconv.FormatInt(time.Now().Unix(), 10))
-	q.Set("auth_version", "1.0")
-	if len(body) > 0 {
-		sum := md5.Sum(body)
-		q.Set("body_md5", hex.EncodeToString(sum[:]))
-	}
-	params := signature.ParseQuery(q.Encode())
-	q.Set("auth_signature", protocol.Sign(secret, signature.StringToSign(method, path, params)))
-	return s.rawRequest(t, method, path+"?"+q.Encode(), body)
+	return s.rawRequest(t, method, testkit.SignedTarget(method, path, key, secret, query, body), body)
 }
 
 func (s *testServer) rawRequest(t testing.TB, method, pathAndQuery string, body []byte) (int, map[string]any) {

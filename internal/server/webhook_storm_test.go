@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -17,6 +16,8 @@ import (
 	"time"
 
 	"github.com/gobwas/ws/wsutil"
+
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 // stormSink counts the webhook events it receives by name, and keeps the
@@ -76,18 +77,6 @@ func (s *stormSink) eventsOf(channel string) []stormEvent {
 	return out
 }
 
-// waitUntil polls cond for up to limit.
-func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestWebhookVacatedStormKeepsSubscribesAnswered is issue 10's first
 // finding at a size that runs in seconds: 20 sockets holding 1 000 public
 // channels each, on an app with a webhook, dropped at once. Their 20 000
@@ -105,11 +94,9 @@ func TestWebhookVacatedStormKeepsSubscribesAnswered(t *testing.T) {
 	}
 	total := sockets * perSocket
 	sink := newStormSink(t)
-	appsFile := filepath.Join(t.TempDir(), "apps.json")
-	writeFile(appsFile, fmt.Sprintf(`{"apps":[{"id":%q,"key":%q,"secret":%q,"webhook_batching":true,"allow_private_targets":true,
+	s := startServerWithApps(t, fmt.Sprintf(`{"apps":[{"id":%q,"key":%q,"secret":%q,"webhook_batching":true,"allow_private_targets":true,
 		"limits":{"max_channels_per_connection":%d},"webhooks":[{"url":%q}]}]}`,
-		appHooks.id, appHooks.key, appHooks.secret, perSocket, sink.srv.URL))
-	s := startServer(t, map[string]string{"PUSHI_APPS_FILE": appsFile})
+		appHooks.id, appHooks.key, appHooks.secret, perSocket, sink.srv.URL), nil)
 
 	var holders []*wsClient
 	for i := range sockets {
@@ -131,7 +118,7 @@ func TestWebhookVacatedStormKeepsSubscribesAnswered(t *testing.T) {
 	}
 	// Let the channel_occupied webhooks drain (batched, 100 per body) so
 	// that what follows measures the vacated storm only.
-	waitUntil(t, 30*time.Second, "the channel_occupied webhooks", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the channel_occupied webhooks", func() bool {
 		return sink.count("channel_occupied")+int(s.Hooks.Stats().QueueDropped) >= total
 	})
 	prober := s.connect(t, appHooks.key)
@@ -194,7 +181,7 @@ func TestWebhookVacatedStormKeepsSubscribesAnswered(t *testing.T) {
 
 	// Every vacated came out, or was counted dropped (the app's queue
 	// holds 10 000 events; the hand-off did not overflow in any run).
-	waitUntil(t, 60*time.Second, "the storm's channel_vacated", func() bool {
+	testkit.Eventually(t, 60*time.Second, "the storm's channel_vacated", func() bool {
 		st := s.Hooks.Stats()
 		return sink.count("channel_occupied")+sink.count("channel_vacated")+int(st.QueueDropped+st.HandoffFull) >= 2*total
 	})
@@ -204,14 +191,14 @@ func TestWebhookVacatedStormKeepsSubscribesAnswered(t *testing.T) {
 	// one left and re-joined quickly raises nothing more.
 	prober.subscribe("after-gone", nil)
 	prober.subscribe("after-flap", nil)
-	waitUntil(t, 10*time.Second, "the fresh channel_occupied", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the fresh channel_occupied", func() bool {
 		return len(sink.eventsOf("after-gone")) == 1 && len(sink.eventsOf("after-flap")) == 1
 	})
 	prober.send("pusher:unsubscribe", map[string]any{"channel": "after-gone"})
 	prober.send("pusher:unsubscribe", map[string]any{"channel": "after-flap"})
 	left := time.Now()
 	prober.subscribe("after-flap", nil)
-	waitUntil(t, 10*time.Second, "after-gone's channel_vacated", func() bool { return len(sink.eventsOf("after-gone")) == 2 })
+	testkit.Eventually(t, 10*time.Second, "after-gone's channel_vacated", func() bool { return len(sink.eventsOf("after-gone")) == 2 })
 	if ev := sink.eventsOf("after-gone")[1]; ev.name != "channel_vacated" || ev.at.Sub(left) < 2500*time.Millisecond {
 		t.Errorf("after-gone: %s %v after the leave, want channel_vacated after the 3 s delay", ev.name, ev.at.Sub(left))
 	}

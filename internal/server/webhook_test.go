@@ -6,12 +6,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	pusher "github.com/pusher/pusher-http-go/v5"
+
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 // hookSink is a backend receiving protocol webhooks, each checked and
@@ -51,19 +52,14 @@ func newHookSink(t *testing.T, a testApp) *hookSink {
 // wait returns the events once n have arrived (and fails after 10 s).
 func (h *hookSink) wait(n int) []pusher.WebhookEvent {
 	h.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var got []pusher.WebhookEvent
+	testkit.Eventually(h.t, 10*time.Second, fmt.Sprint(n, " webhook events"), func() bool {
 		h.mu.Lock()
-		got := append([]pusher.WebhookEvent(nil), h.events...)
+		got = append([]pusher.WebhookEvent(nil), h.events...)
 		h.mu.Unlock()
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("got %d webhook events, want %d: %+v", len(got), n, got)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return len(got) >= n
+	})
+	return got
 }
 
 func (h *hookSink) rawEvents() []map[string]any {
@@ -81,11 +77,9 @@ func (h *hookSink) count() int {
 var appHooks = testApp{"700001", "key-hooks", "secret-hooks"}
 
 func startHookServer(t *testing.T, sink *hookSink, extra string) *testServer {
-	appsFile := filepath.Join(t.TempDir(), "apps.json")
 	// allow_private_targets: the sink listens on 127.0.0.1.
-	writeFile(appsFile, fmt.Sprintf(`{"apps":[{"id":%q,"key":%q,"secret":%q,"client_events":true,"allow_private_targets":true,
-		"webhooks":[{"url":%q}]%s}]}`, appHooks.id, appHooks.key, appHooks.secret, sink.srv.URL, extra))
-	return startServer(t, map[string]string{"PUSHI_APPS_FILE": appsFile})
+	return startServerWithApps(t, fmt.Sprintf(`{"apps":[{"id":%q,"key":%q,"secret":%q,"client_events":true,"allow_private_targets":true,
+		"webhooks":[{"url":%q}]%s}]}`, appHooks.id, appHooks.key, appHooks.secret, sink.srv.URL, extra), nil)
 }
 
 // Presence join, client event and leave raise, in order, channel_occupied,
@@ -196,19 +190,11 @@ func TestWebhooksCacheMissCountAndPublicClientEvent(t *testing.T) {
 // time and counted in /metrics; the sink never hears of it.
 func TestWebhooksToPrivateTargetsAreRefused(t *testing.T) {
 	sink := newHookSink(t, appHooks)
-	appsFile := filepath.Join(t.TempDir(), "apps.json")
-	writeFile(appsFile, fmt.Sprintf(`{"apps":[{"id":%q,"key":%q,"secret":%q,"webhooks":[{"url":%q}]}]}`,
-		appHooks.id, appHooks.key, appHooks.secret, sink.srv.URL))
-	s := startServer(t, map[string]string{"PUSHI_APPS_FILE": appsFile})
+	s := startServerWithApps(t, fmt.Sprintf(`{"apps":[{"id":%q,"key":%q,"secret":%q,"webhooks":[{"url":%q}]}]}`,
+		appHooks.id, appHooks.key, appHooks.secret, sink.srv.URL), nil)
 	c := s.connect(t, appHooks.key)
 	c.subscribe("refused", nil)
-	deadline := time.Now().Add(10 * time.Second)
-	for s.Hooks.Stats().Refused == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the webhook to 127.0.0.1 was not refused")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, "the webhook to 127.0.0.1 to be refused", func() bool { return s.Hooks.Stats().Refused != 0 })
 	if v, _ := value(s.scrape(t), "pushi_webhook_dropped_total", map[string]string{"reason": "refused_destination"}); v != 1 {
 		t.Fatalf(`pushi_webhook_dropped_total{reason="refused_destination"} = %v, want 1`, v)
 	}

@@ -1,10 +1,13 @@
 // Package soak is `pushi soak`: a bounded soak test against a running
 // pushi on loopback. It holds thousands of subscribers, publishes
-// continuously, churns connections, injects slow readers, malformed frames
-// and a connection flood, then asserts that healthy clients got every
+// continuously, churns connections, injects slow readers, malformed
+// frames, a connection flood, a channel_vacated webhook storm and
+// slow-body HTTP attackers, then asserts that healthy clients got every
 // message in order, slow readers were closed with 4100, misbehaving
-// clients got the documented answers, and the server's goroutines and
-// heap came back to their baseline once the load stopped.
+// clients got the documented answers, subscribes stayed prompt through
+// the storm, stalled bodies were answered or closed within their bounds,
+// and the server's goroutines and heap came back to their baseline once
+// the load stopped.
 package soak
 
 import (
@@ -33,8 +36,13 @@ type Options struct {
 	Malformed      int // malformed connections per second
 	Flood          int // connection attempts in the flood burst
 	FloodWorkers   int
-	OpenRate       int // healthy connections opened per second
-	HotRate        int // 4 KB publishes per second to the slow readers' channel
+	OpenRate       int           // healthy connections opened per second
+	HotRate        int           // 4 KB publishes per second to the slow readers' channel
+	StormSockets   int           // sockets dropped at once in the channel_vacated storm
+	StormChannels  int           // public channels each of them holds
+	SlowBodies     int           // raw HTTP connections that stall their request body
+	BodyTimeout    time.Duration // the server's PUSHI_HTTP_BODY_TIMEOUT
+	BodySlack      time.Duration // allowed past it for the 408 and the close
 	GoroutineSlack int
 	HeapSlackMB    int
 }
@@ -47,7 +55,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "pushi soak:", err)
 		return 2
 	}
-	if n, err := bench.RaiseNoFile(); err != nil || n < uint64(o.Conns+o.Slow+o.Churn+o.FloodWorkers+256) {
+	if n, err := bench.RaiseNoFile(); err != nil || n < uint64(o.Conns+o.Slow+o.Churn+o.FloodWorkers+o.StormSockets+o.SlowBodies+256) {
 		fmt.Fprintf(stderr, "pushi soak: open-file limit %d is too low for %d connections (%v)\n", n, o.Conns, err)
 		return 2
 	}
@@ -67,7 +75,7 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 	fs.StringVar(&o.AppID, "app-id", "", "app id")
 	fs.StringVar(&o.Key, "key", "", "app key")
 	fs.StringVar(&o.Secret, "secret", "", "app secret")
-	fs.StringVar(&o.AdminToken, "admin-token", "", "admin token, for /health/detailed")
+	fs.StringVar(&o.AdminToken, "admin-token", "", "admin token, for /health/detailed and the storm app (POST and DELETE /apps)")
 	fs.DurationVar(&o.Duration, "duration", 60*time.Second, "how long the load runs")
 	fs.IntVar(&o.Conns, "conns", 3000, "healthy subscribers")
 	fs.IntVar(&o.Channels, "channels", 0, "public channels the healthy subscribers spread over (default conns/20)")
@@ -79,6 +87,11 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 	fs.IntVar(&o.FloodWorkers, "flood-workers", 64, "goroutines firing the flood")
 	fs.IntVar(&o.OpenRate, "open-rate", 400, "healthy connections opened per second (stay under the server's connection rate)")
 	fs.IntVar(&o.HotRate, "hot-rate", 200, "4 KB publishes per second to the slow readers' channel")
+	fs.IntVar(&o.StormSockets, "storm-sockets", 20, "sockets of the channel_vacated storm, dropped at once (0: no storm)")
+	fs.IntVar(&o.StormChannels, "storm-channels", 500, "public channels each storm socket holds")
+	fs.IntVar(&o.SlowBodies, "slow-bodies", 32, "raw HTTP API connections that stall their body, half of them authenticated (0: none)")
+	fs.DurationVar(&o.BodyTimeout, "body-timeout", 10*time.Second, "the server's PUSHI_HTTP_BODY_TIMEOUT, which bounds the authenticated slow bodies")
+	fs.DurationVar(&o.BodySlack, "body-slack", 2*time.Second, "allowed past -body-timeout for a stalled body's 408 and close")
 	fs.IntVar(&o.GoroutineSlack, "goroutine-slack", 50, "allowed server goroutines over the baseline after the load")
 	fs.IntVar(&o.HeapSlackMB, "heap-slack-mb", 16, "allowed server heap MiB over the baseline after the load")
 	if err := fs.Parse(args); err != nil {
@@ -98,8 +111,12 @@ func parseFlags(args []string, stderr io.Writer) (*Options, error) {
 		o.Channels = max(1, o.Conns/20)
 	}
 	if o.Conns < 1 || o.Rate < 1 || o.OpenRate < 1 || o.HotRate < 1 || o.Duration < 5*time.Second ||
-		o.Slow < 0 || o.Churn < 0 || o.Malformed < 0 || o.Flood < 0 || o.FloodWorkers < 1 {
-		return nil, errors.New("-conns, -rate, -open-rate, -hot-rate, -flood-workers must be positive, -duration at least 5s, the rest not negative")
+		o.Slow < 0 || o.Churn < 0 || o.Malformed < 0 || o.Flood < 0 || o.FloodWorkers < 1 ||
+		o.StormSockets < 0 || o.StormChannels < 1 || o.SlowBodies < 0 || o.BodySlack <= 0 {
+		return nil, errors.New("-conns, -rate, -open-rate, -hot-rate, -flood-workers, -storm-channels, -body-slack must be positive, -duration at least 5s, the rest not negative")
+	}
+	if o.BodyTimeout < time.Second || o.BodyTimeout > 30*time.Second {
+		return nil, errors.New("-body-timeout must be from 1s to 30s, as PUSHI_HTTP_BODY_TIMEOUT")
 	}
 	return o, nil
 }
@@ -117,6 +134,13 @@ func run(o *Options, r *report) error {
 		return err
 	}
 	r.info("baseline: %d goroutines, heap %s, %d connections", base.Runtime.Goroutines, mib(base.Runtime.HeapAllocBytes), base.Connections.Current)
+	var recv *hookReceiver
+	if o.StormSockets > 0 {
+		if recv, err = startReceiver(); err != nil {
+			return fmt.Errorf("webhook receiver: %w", err)
+		}
+		defer recv.close()
+	}
 
 	// 2. Healthy subscribers, all subscribed before anything is published,
 	// so each must see its channel's seq 1..N exactly.
@@ -149,12 +173,28 @@ func run(o *Options, r *report) error {
 	loadCtx, stopLoad := context.WithTimeout(ctx, o.Duration)
 	defer stopLoad()
 	loadStart := time.Now()
+	churn.start = loadStart
 	var wg sync.WaitGroup
 	spawn := func(f func()) {
 		wg.Add(1)
 		go func() { defer wg.Done(); f() }()
 	}
 	spawn(func() { ticks.run(loadCtx, o.Rate) })
+	// The storm drops at a quarter of the run and the slow bodies start at
+	// three quarters, clear of the flood at half, so that a failure points
+	// at one attacker. Both run to their end even past the load's.
+	var storm *stormResult
+	if o.StormSockets > 0 {
+		sr := &stormRun{o: o, det: det, recv: recv, wsBase: "ws" + strings.TrimPrefix(o.URL, "http"), main: dialer, minWindow: stormMinWindow}
+		spawn(func() { storm = sr.run(ctx, loadStart.Add(o.Duration/4)) })
+	}
+	var slowBodies *slowBodyResult
+	if o.SlowBodies > 0 {
+		spawn(func() {
+			sleepCtx(ctx, time.Until(loadStart.Add(3*o.Duration/4)))
+			slowBodies = runSlowBodies(ctx, o, det)
+		})
+	}
 	spawn(func() { runChurn(loadCtx, dialer, o.Churn, o.Channels, churn) })
 	spawn(func() { runMalformed(loadCtx, wsURL, o.Malformed, malformed) })
 	spawn(func() {
@@ -217,10 +257,16 @@ func run(o *Options, r *report) error {
 	reportMalformed(r, malformed)
 	if flood != nil {
 		r.check(flood.refused.Load() > 0 && flood.other.Load() == 0 && flood.bad503.Load() == 0, "flood: some refused with 503, no other errors",
-			"%d attempts in %.2fs: %d upgraded, %d refused 503 (%d without Retry-After/JSON body), %d other errors%s",
-			flood.attempts.Load(), flood.elapsed.Seconds(), flood.upgraded.Load(), flood.refused.Load(), flood.bad503.Load(), flood.other.Load(), firstOf(flood.firstErr))
+			"%d attempts in %.2fs from %.1fs of the load: %d upgraded, %d refused 503 (%d without Retry-After/JSON body), %d other errors%s",
+			flood.attempts.Load(), flood.elapsed.Seconds(), time.Unix(0, churn.flood.start.Load()).Sub(loadStart).Seconds(), flood.upgraded.Load(), flood.refused.Load(), flood.bad503.Load(), flood.other.Load(), firstOf(flood.firstErr))
 	} else if o.Flood > 0 {
 		r.check(false, "flood ran", "the load ended before the flood started")
+	}
+	if o.StormSockets > 0 {
+		reportStorm(r, o, storm, loadStart)
+	}
+	if o.SlowBodies > 0 {
+		reportSlowBodies(r, o, slowBodies, loadStart)
 	}
 
 	// Close everything, then wait for the server to forget it all.

@@ -2,6 +2,7 @@ package soak
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"testing"
 	"time"
@@ -154,5 +155,31 @@ func TestFloodWindowOverlaps(t *testing.T) {
 	}
 	if w.overlaps(t0.Add(8*time.Second), t0.Add(18*time.Second)) {
 		t.Fatal("a dial started 2 s after the flood overlaps")
+	}
+}
+
+// lateCtx is a context whose deadline has passed while its timer has not
+// yet fired (Err still nil), as happens on a loaded machine.
+type lateCtx struct {
+	context.Context
+	dl time.Time
+}
+
+func (c lateCtx) Deadline() (time.Time, bool) { return c.dl, true }
+
+func TestEnded(t *testing.T) {
+	if ended(context.Background()) {
+		t.Fatal("a context without deadline ended")
+	}
+	if ended(lateCtx{context.Background(), time.Now().Add(time.Hour)}) {
+		t.Fatal("a deadline an hour away ended")
+	}
+	if !ended(lateCtx{context.Background(), time.Now().Add(-time.Millisecond)}) {
+		t.Fatal("a passed deadline whose timer has not fired did not end")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if !ended(ctx) {
+		t.Fatal("a cancelled context did not end")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pushi-io/pushi/internal/apps"
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 // TestEmitNeverWaitsForTheDispatcher: with the dispatcher's mutex held
@@ -21,7 +22,7 @@ func TestEmitNeverWaitsForTheDispatcher(t *testing.T) {
 	app := reg.ByID("1")
 	d.mu.Lock()
 	d.Emit(app, Event{Name: "cache_miss", Channel: "c0"})
-	waitFor(t, "the intake to take the first event", func() bool { return len(d.in) == 0 })
+	testkit.Eventually(t, 5*time.Second, "the intake to take the first event", func() bool { return len(d.in) == 0 })
 	start := time.Now()
 	for i := 1; i < 10; i++ {
 		d.Emit(app, Event{Name: "cache_miss", Channel: fmt.Sprint("c", i)})
@@ -35,7 +36,7 @@ func TestEmitNeverWaitsForTheDispatcher(t *testing.T) {
 	if full != 5 {
 		t.Fatalf("HandoffFull %d, want 5 (1 taken, 4 waiting, 5 dropped)", full)
 	}
-	waitFor(t, "the 5 kept", func() bool { return len(e.events()) == 5 })
+	testkit.Eventually(t, 5*time.Second, "the 5 kept", func() bool { return len(e.events()) == 5 })
 	if got := names(e.events()); !slices.Equal(got, []string{"cache_miss:c0:", "cache_miss:c1:", "cache_miss:c2:", "cache_miss:c3:", "cache_miss:c4:"}) {
 		t.Fatalf("sent %v", got)
 	}
@@ -55,7 +56,7 @@ func TestDelayMaxReleasesTheOldestEarly(t *testing.T) {
 	d.Emit(app, Event{Name: "channel_vacated", Channel: "presence-a"})
 	d.Emit(app, Event{Name: "channel_vacated", Channel: "c"}) // 4 > 3: member_removed presence-a goes
 	d.Emit(app, Event{Name: "channel_vacated", Channel: "d"}) // then b
-	waitFor(t, "two early events", func() bool { return len(e.events()) == 2 })
+	testkit.Eventually(t, 5*time.Second, "two early events", func() bool { return len(e.events()) == 2 })
 	time.Sleep(100 * time.Millisecond)
 	if got := names(e.events()); !slices.Equal(got, []string{"member_removed:presence-a:u", "channel_vacated:b:"}) {
 		t.Fatalf("sent early %v, want the two oldest", got)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pushi-io/pushi/internal/apps"
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 // syncBuffer is a log sink safe for the senders' goroutines.
@@ -49,7 +50,7 @@ func TestInternalTargetsAreRefused(t *testing.T) {
 	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	d, reg := newDispatcher(t, opts, a)
 	d.Emit(reg.ByID("1"), Event{Name: "channel_occupied", Channel: "c"})
-	waitFor(t, "three refusals", func() bool { return d.Stats().Refused == 3 })
+	testkit.Eventually(t, 5*time.Second, "three refusals", func() bool { return d.Stats().Refused == 3 })
 	time.Sleep(3 * opts.RetryMax) // a retry would have come by now
 	if n := len(e.tries()); n != 0 {
 		t.Fatalf("the loopback endpoint got %d requests, want none", n)
@@ -74,7 +75,7 @@ func TestInternalTargetsAreRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Emit(reg.ByID("1"), Event{Name: "channel_occupied", Channel: "c2"})
-	waitFor(t, "both deliveries", func() bool { return len(e.got()) == 2 && d.Stats().Sent == 2 })
+	testkit.Eventually(t, 5*time.Second, "both deliveries", func() bool { return len(e.got()) == 2 && d.Stats().Sent == 2 })
 	if s := d.Stats(); s.Refused != 3 {
 		t.Fatalf("stats %+v, want 2 sent once allowed", s)
 	}

@@ -7,8 +7,10 @@ import (
 	"net/url"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pushi-io/pushi/internal/apps"
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 // Logs name an endpoint by host only, and strip the URL from errors: a
@@ -38,7 +40,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	defer redirector.Close()
 	d, reg := newDispatcher(t, fastOptions(), testApp(apps.Webhook{URL: redirector.URL}))
 	d.Emit(reg.ByID("1"), Event{Name: "channel_occupied", Channel: "c"})
-	waitFor(t, "the body given up", func() bool { return d.Stats().Dropped == 1 || elsewhere.Load() > 0 })
+	testkit.Eventually(t, 5*time.Second, "the body given up", func() bool { return d.Stats().Dropped == 1 || elsewhere.Load() > 0 })
 	if n := elsewhere.Load(); n != 0 {
 		t.Fatalf("the redirect target got %d requests, want none", n)
 	}

@@ -21,6 +21,7 @@ import (
 	pusher "github.com/pusher/pusher-http-go/v5"
 
 	"github.com/pushi-io/pushi/internal/apps"
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 // endpoint is a test webhook receiver recording what it got.
@@ -102,19 +103,6 @@ func names(evs []Event) []string {
 	return out
 }
 
-// waitFor polls cond for up to 5 s: generous for a loaded machine; the
-// assertions that follow are on content and counts, not on time.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // hmacHex is the signature computed independently of the package's Sign.
 func hmacHex(secret string, body []byte) string {
 	m := hmac.New(sha256.New, []byte(secret))
@@ -135,8 +123,8 @@ func fastOptions() Options {
 		RetryFirst: 20 * time.Millisecond, RetryMax: 80 * time.Millisecond, RetryFor: 500 * time.Millisecond}
 }
 
-func newDispatcher(t *testing.T, opts Options, list ...apps.App) (*Dispatcher, *apps.Static) {
-	reg, err := apps.NewStatic(list)
+func newDispatcher(t *testing.T, opts Options, list ...apps.App) (*Dispatcher, *apps.Writable) {
+	reg, err := apps.NewWritable(list)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +154,7 @@ func TestBodyHeadersAndSignatureTheSDKAccepts(t *testing.T) {
 	d, reg := newDispatcher(t, fastOptions(), a)
 	before := time.Now().UnixMilli()
 	d.Emit(reg.ByID("1"), Event{Name: "channel_occupied", Channel: "c"})
-	waitFor(t, "one body", func() bool { return len(e.got()) == 1 })
+	testkit.Eventually(t, 5*time.Second, "one body", func() bool { return len(e.got()) == 1 })
 	b := e.got()[0]
 	h := b.header
 	if ct := h.Values("Content-Type"); len(ct) != 1 || ct[0] != "application/json" {
@@ -208,7 +196,7 @@ func TestSpecVector(t *testing.T) {
 	opts.Now = func() time.Time { return time.UnixMilli(1327078148132) }
 	d, reg := newDispatcher(t, opts, a)
 	d.Emit(reg.ByID("1"), Event{Name: "channel_occupied", Channel: "test_channel"})
-	waitFor(t, "one body", func() bool { return len(e.got()) == 1 })
+	testkit.Eventually(t, 5*time.Second, "one body", func() bool { return len(e.got()) == 1 })
 	b := e.got()[0]
 	if want := `{"time_ms":1327078148132,"events":[{"name":"channel_occupied","channel":"test_channel"}]}`; string(b.raw) != want {
 		t.Fatalf("body %s, want %s", b.raw, want)
@@ -254,7 +242,7 @@ func TestSignedHeadersCannotBeOverridden(t *testing.T) {
 	d := New(fastOptions(), fixedRegistry{"1": &a})
 	defer d.Close(context.Background())
 	d.Emit(&a, Event{Name: "cache_miss", Channel: "cache-c"})
-	waitFor(t, "one body", func() bool { return len(e.got()) == 1 })
+	testkit.Eventually(t, 5*time.Second, "one body", func() bool { return len(e.got()) == 1 })
 	b := e.got()[0]
 	if ct := b.header.Values("Content-Type"); len(ct) != 1 || ct[0] != "application/json" ||
 		b.header.Get("X-Pusher-Key") != "key-1" || b.header.Get("X-Pusher-Signature") != hmacHex("secret-1", b.raw) ||
@@ -269,13 +257,13 @@ func TestRotationSignsWithThePreviousSecretWhileValid(t *testing.T) {
 	a.PreviousSecret, a.PreviousValidUntil = "old-secret", time.Now().Add(time.Hour)
 	d, reg := newDispatcher(t, fastOptions(), a)
 	d.Emit(reg.ByID("1"), Event{Name: "cache_miss", Channel: "cache-a"})
-	waitFor(t, "first body", func() bool { return len(e.got()) == 1 })
+	testkit.Eventually(t, 5*time.Second, "first body", func() bool { return len(e.got()) == 1 })
 	a.PreviousValidUntil = time.Now().Add(-time.Second)
 	if err := reg.Put(a); err != nil {
 		t.Fatal(err)
 	}
 	d.Emit(reg.ByID("1"), Event{Name: "cache_miss", Channel: "cache-b"})
-	waitFor(t, "second body", func() bool { return len(e.got()) == 2 })
+	testkit.Eventually(t, 5*time.Second, "second body", func() bool { return len(e.got()) == 2 })
 	got := e.got()
 	if got[0].header.Get("X-Pusher-Signature") != hmacHex("old-secret", got[0].raw) {
 		t.Fatal("during the grace period the previous secret must sign")
@@ -304,7 +292,7 @@ func TestEndpointReadAtSendTime(t *testing.T) {
 	if err := reg.Put(a); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the batch", func() bool { return len(e.got()) == 1 })
+	testkit.Eventually(t, 5*time.Second, "the batch", func() bool { return len(e.got()) == 1 })
 	if b := e.got()[0]; b.header.Get("X-Extra") != "new" || b.header.Get("X-Pusher-Signature") != hmacHex("secret-2", b.raw) {
 		t.Fatalf("headers %v: want the app as it is at send time", b.header)
 	}
@@ -313,7 +301,7 @@ func TestEndpointReadAtSendTime(t *testing.T) {
 	if err := reg.Put(a); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the body for a removed endpoint dropped", func() bool { return d.Stats().Dropped == 1 })
+	testkit.Eventually(t, 5*time.Second, "the body for a removed endpoint dropped", func() bool { return d.Stats().Dropped == 1 })
 	if n := len(e.tries()); n != 1 {
 		t.Fatalf("%d requests, want 1: the removed endpoint must not be called", n)
 	}
@@ -336,7 +324,7 @@ func TestEndpointFiltersAndBatchSplit(t *testing.T) {
 			d.Emit(app, Event{Name: "channel_occupied", Channel: "presence-b"})
 			d.Emit(app, Event{Name: "channel_occupied", Channel: "x-vip"})
 			d.Emit(app, Event{Name: "client_event", Channel: "news", Event: "client-x", Data: "d", SocketID: "1.2"})
-			waitFor(t, "all three endpoints", func() bool {
+			testkit.Eventually(t, 5*time.Second, "all three endpoints", func() bool {
 				return len(all.events()) == 5 && len(presence.events()) == 2 && len(occupied.events()) == 3
 			})
 			time.Sleep(150 * time.Millisecond) // nothing more arrives
@@ -372,7 +360,7 @@ func TestBatchesAreBounded(t *testing.T) {
 	for i := range 250 {
 		d.Emit(reg.ByID("1"), Event{Name: "cache_miss", Channel: fmt.Sprint("c", i)})
 	}
-	waitFor(t, "250 events", func() bool { return len(e.events()) == 250 })
+	testkit.Eventually(t, 5*time.Second, "250 events", func() bool { return len(e.events()) == 250 })
 	var sizes []int
 	for _, b := range e.got() {
 		sizes = append(sizes, len(b.Events))
@@ -394,7 +382,7 @@ func TestALoneBatchedEventIsFlushedAfterBatchWait(t *testing.T) {
 	d, reg := newDispatcher(t, fastOptions(), a)
 	start := time.Now()
 	d.Emit(reg.ByID("1"), Event{Name: "cache_miss", Channel: "c"})
-	waitFor(t, "the lone event", func() bool { return len(e.got()) == 1 })
+	testkit.Eventually(t, 5*time.Second, "the lone event", func() bool { return len(e.got()) == 1 })
 	if waited := e.got()[0].at.Sub(start); waited < 50*time.Millisecond {
 		t.Fatalf("flushed after %v, before BatchWait", waited)
 	}
@@ -413,7 +401,7 @@ func TestDelayCancelsOutAndOrdersMemberBeforeVacated(t *testing.T) {
 	start := time.Now()
 	d.Emit(app, Event{Name: "member_removed", Channel: "presence-y", UserID: "v"})
 	d.Emit(app, Event{Name: "channel_vacated", Channel: "presence-y"})
-	waitFor(t, "the delayed pair", func() bool { return len(e.events()) == 2 })
+	testkit.Eventually(t, 5*time.Second, "the delayed pair", func() bool { return len(e.events()) == 2 })
 	if waited := e.got()[0].at.Sub(start); waited < 100*time.Millisecond {
 		t.Fatalf("sent after %v, before the delay", waited)
 	}
@@ -432,7 +420,7 @@ func TestVacatedThenOccupiedSendsNothing(t *testing.T) {
 	d.Emit(app, Event{Name: "member_removed", Channel: "presence-c", UserID: "u"})
 	d.Emit(app, Event{Name: "member_added", Channel: "presence-c", UserID: "u"})
 	d.Emit(app, Event{Name: "cache_miss", Channel: "marker"}) // proves the dispatcher is sending
-	waitFor(t, "the marker", func() bool { return len(e.got()) >= 1 })
+	testkit.Eventually(t, 5*time.Second, "the marker", func() bool { return len(e.got()) >= 1 })
 	time.Sleep(400 * time.Millisecond) // 4 × Delay
 	if got := names(e.events()); !slices.Equal(got, []string{"cache_miss:marker:"}) {
 		t.Fatalf("events %v, want only the marker", got)
@@ -449,7 +437,7 @@ func TestDelayIsKeyedByChannelAndUser(t *testing.T) {
 	d.Emit(app, Event{Name: "member_added", Channel: "presence-d", UserID: "u1"}) // another channel
 	d.Emit(app, Event{Name: "channel_vacated", Channel: "a"})
 	d.Emit(app, Event{Name: "channel_occupied", Channel: "b"})
-	waitFor(t, "five events", func() bool { return len(e.events()) == 5 })
+	testkit.Eventually(t, 5*time.Second, "five events", func() bool { return len(e.events()) == 5 })
 	time.Sleep(200 * time.Millisecond)
 	got := names(e.events())
 	// The undelayed ones first, in order; the delayed ones after the delay.
@@ -464,7 +452,7 @@ func TestRetriesUntilSuccess(t *testing.T) {
 	e.fail.Store(2)
 	d, reg := newDispatcher(t, fastOptions(), testApp(apps.Webhook{URL: e.srv.URL}))
 	d.Emit(reg.ByID("1"), Event{Name: "cache_miss", Channel: "cache-a"})
-	waitFor(t, "the delivery", func() bool { return len(e.got()) == 1 })
+	testkit.Eventually(t, 5*time.Second, "the delivery", func() bool { return len(e.got()) == 1 })
 	time.Sleep(200 * time.Millisecond) // no duplicate follows
 	if s := d.Stats(); s != (Stats{Sent: 1, Failed: 2, Retried: 2}) {
 		t.Fatalf("stats %+v, want Sent 1, Failed 2, Retried 2", s)
@@ -483,7 +471,7 @@ func TestRetriesBackOffThenGiveUp(t *testing.T) {
 	opts := fastOptions()
 	d, reg := newDispatcher(t, opts, testApp(apps.Webhook{URL: e.srv.URL}))
 	d.Emit(reg.ByID("1"), Event{Name: "cache_miss", Channel: "cache-a"})
-	waitFor(t, "the body given up", func() bool { return d.Stats().Dropped == 1 })
+	testkit.Eventually(t, 5*time.Second, "the body given up", func() bool { return d.Stats().Dropped == 1 })
 	tries := e.tries()
 	s := d.Stats()
 	if s.Sent != 0 || s.Failed != uint64(len(tries)) || s.Retried != s.Failed-1 {
@@ -534,17 +522,17 @@ func TestQueueBoundDropsTheOldest(t *testing.T) {
 	d, reg := newDispatcher(t, opts, testApp(apps.Webhook{URL: e.srv.URL}))
 	app := reg.ByID("1")
 	d.Emit(app, Event{Name: "cache_miss", Channel: "in-flight"})
-	waitFor(t, "the first request in flight", func() bool { return len(e.tries()) == 1 })
+	testkit.Eventually(t, 5*time.Second, "the first request in flight", func() bool { return len(e.tries()) == 1 })
 	for i := range 15 {
 		d.Emit(app, Event{Name: "cache_miss", Channel: string(rune('a' + i))})
 	}
 	// Emit hands over; the intake goroutine applies the bound.
-	waitFor(t, "the oldest 5 dropped", func() bool { return d.Stats().QueueDropped >= 5 })
+	testkit.Eventually(t, 5*time.Second, "the oldest 5 dropped", func() bool { return d.Stats().QueueDropped >= 5 })
 	if q := d.Stats().QueueDropped; q != 5 {
 		t.Fatalf("QueueDropped %d, want 5", q)
 	}
 	close(release)
-	waitFor(t, "the kept events", func() bool { return len(e.events()) == 11 })
+	testkit.Eventually(t, 5*time.Second, "the kept events", func() bool { return len(e.events()) == 11 })
 	var got []string
 	for _, ev := range e.events() {
 		got = append(got, ev.Channel)
@@ -565,7 +553,7 @@ func TestQueueBoundCoversRetries(t *testing.T) {
 	d := New(opts, reg)
 	for i := range 5 {
 		d.Emit(reg.ByID("1"), Event{Name: "cache_miss", Channel: fmt.Sprint("c", i)})
-		waitFor(t, "the attempt to fail", func() bool { return d.Stats().Failed == uint64(i+1) })
+		testkit.Eventually(t, 5*time.Second, "the attempt to fail", func() bool { return d.Stats().Failed == uint64(i+1) })
 	}
 	d.mu.Lock()
 	var waiting []string
@@ -614,7 +602,7 @@ func TestCloseFlushesAndLeavesNoGoroutines(t *testing.T) {
 		t.Fatal("a second Close:", err)
 	}
 	e.srv.Close()
-	waitFor(t, "goroutines back to the baseline", func() bool { return runtime.NumGoroutine() <= before })
+	testkit.Eventually(t, 5*time.Second, "goroutines back to the baseline", func() bool { return runtime.NumGoroutine() <= before })
 	if n := len(e.events()); n != 2 {
 		t.Fatalf("%d events, want nothing after Close", n)
 	}
@@ -633,7 +621,7 @@ func TestCloseGivesUpAtItsDeadline(t *testing.T) {
 	for i := range 3 {
 		d.Emit(reg.ByID("1"), Event{Name: "cache_miss", Channel: fmt.Sprint("c", i)})
 	}
-	waitFor(t, "a request in flight", func() bool { return len(e.tries()) == 1 })
+	testkit.Eventually(t, 5*time.Second, "a request in flight", func() bool { return len(e.tries()) == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -648,7 +636,7 @@ func TestCloseGivesUpAtItsDeadline(t *testing.T) {
 	}
 	e.srv.CloseClientConnections()
 	e.srv.Close()
-	waitFor(t, "goroutines back to the baseline", func() bool { return runtime.NumGoroutine() <= before })
+	testkit.Eventually(t, 5*time.Second, "goroutines back to the baseline", func() bool { return runtime.NumGoroutine() <= before })
 }
 
 func TestEmitWithoutEndpointsAllocatesNothing(t *testing.T) {
@@ -696,7 +684,7 @@ func TestManyAppsAndEndpoints(t *testing.T) {
 	}
 	wg.Wait()
 	for i, e := range eps {
-		waitFor(t, fmt.Sprint("app", i, "'s events"), func() bool { return len(e.events()) == perApp })
+		testkit.Eventually(t, 5*time.Second, fmt.Sprint("app", i, "'s events"), func() bool { return len(e.events()) == perApp })
 		seen := map[string]bool{}
 		for _, b := range e.got() {
 			if b.header.Get("X-Pusher-Key") != fmt.Sprint("key", i) || b.header.Get("X-Pusher-Signature") != hmacHex(fmt.Sprint("secret", i), b.raw) {

@@ -13,12 +13,15 @@ func (c *Client) Channels(ctx context.Context, q ChannelsQuery) (map[string]Chan
 	}
 	if len(q.Info) > 0 {
 		for _, attr := range q.Info {
-			if attr != "user_count" {
-				return nil, invalid("info", "%q: channel lists report only user_count", attr)
+			switch attr {
+			case "subscription_count": // every listed channel's connections
+			case "user_count":
+				if !isPresence(q.Prefix) {
+					return nil, invalid("info", "user_count needs a prefix starting with %q", presencePrefix)
+				}
+			default:
+				return nil, invalid("info", "%q: channel lists report user_count and subscription_count", attr)
 			}
-		}
-		if !isPresence(q.Prefix) {
-			return nil, invalid("info", "user_count needs a prefix starting with %q", presencePrefix)
 		}
 		params["info"] = strings.Join(q.Info, ",")
 	}

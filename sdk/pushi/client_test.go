@@ -490,8 +490,8 @@ func TestRejectedBeforeSending(t *testing.T) {
 			_, err := c.Channels(ctx, ChannelsQuery{Prefix: "private-", Info: []string{"user_count"}})
 			return err
 		},
-		"channels info subscription_count": func() error {
-			_, err := c.Channels(ctx, ChannelsQuery{Prefix: "presence-", Info: []string{"subscription_count"}})
+		"channels info unknown": func() error {
+			_, err := c.Channels(ctx, ChannelsQuery{Info: []string{"cache"}})
 			return err
 		},
 		"channel bad name":                func() error { _, err := c.Channel(ctx, "a b"); return err },
@@ -645,5 +645,21 @@ func TestNetworkError(t *testing.T) {
 	var pe *Error
 	if err == nil || errors.As(err, &pe) {
 		t.Errorf("err = %v, want a transport error", err)
+	}
+}
+
+// A channel list may ask for every channel's subscription_count, with or
+// without a prefix (docs/protocol.md §14.2).
+func TestChannelsSubscriptionCount(t *testing.T) {
+	f := newFakeServer(t, 200, `{"channels":{"a":{"subscription_count":3},"presence-b":{"subscription_count":2}}}`)
+	got, err := f.client().Channels(context.Background(), ChannelsQuery{Info: []string{"subscription_count"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["a"].SubscriptionCount != 3 || got["presence-b"].SubscriptionCount != 2 {
+		t.Fatalf("channels %+v", got)
+	}
+	if r := f.only(); r.Query["info"] != "subscription_count" || r.Path != "/apps/3/channels" {
+		t.Fatalf("request %+v", r)
 	}
 }

@@ -16,7 +16,7 @@ type Event struct {
 // ChannelsQuery filters Channels.
 type ChannelsQuery struct {
 	Prefix string   // filter_by_prefix
-	Info   []string // only "user_count", which needs a "presence-" Prefix
+	Info   []string // "user_count" (needs a "presence-" Prefix) and "subscription_count"
 }
 
 // ChannelInfo is what the server reports about a channel. Fields the server

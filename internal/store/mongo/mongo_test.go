@@ -3,61 +3,19 @@ package mongo
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/FerretDB/FerretDB/ferretdb"
 	"github.com/pushi-io/pushi/internal/store"
 	"github.com/pushi-io/pushi/internal/store/storetest"
+	"github.com/pushi-io/pushi/internal/testkit/ferret"
 )
 
-// ferret is one in-process FerretDB (MongoDB wire protocol on SQLite) for
-// the whole package; tests isolate themselves by database name.
-var ferret struct {
-	once sync.Once
-	uri  string
-	err  error
-}
-
-// serverURI starts the server on first use. It runs until the test binary
-// exits; its files are in a temporary directory removed by TestMain.
-func serverURI(tb testing.TB) string {
-	ferret.once.Do(func() {
-		f, err := ferretdb.New(&ferretdb.Config{
-			Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
-			Handler:   "sqlite",
-			SQLiteURL: "file:" + ferretDir + "/",
-			Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-		})
-		if err != nil {
-			ferret.err = err
-			return
-		}
-		go f.Run(context.Background())
-		ferret.uri = f.MongoDBURI()
-	})
-	if ferret.err != nil {
-		tb.Fatal("FerretDB:", ferret.err)
-	}
-	return ferret.uri
-}
-
-var ferretDir string
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "pushi-ferret-")
-	if err != nil {
-		panic(err)
-	}
-	ferretDir = dir
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+// The tests share one FerretDB (ferret.Shared) and keep apart by
+// database name.
+func TestMain(m *testing.M) { ferret.Main(m) }
 
 var dbSeq atomic.Int64
 
@@ -72,7 +30,7 @@ func openTest(tb testing.TB, db string) *Store {
 
 func openWith(tb testing.TB, db string, o Options) *Store {
 	tb.Helper()
-	s, err := OpenWith(context.Background(), serverURI(tb), db, o)
+	s, err := OpenWith(context.Background(), ferret.Shared(tb), db, o)
 	if err != nil {
 		tb.Fatal(err)
 	}

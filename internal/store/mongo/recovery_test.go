@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/pushi-io/pushi/internal/store"
+	"github.com/pushi-io/pushi/internal/testkit"
+	"github.com/pushi-io/pushi/internal/testkit/ferret"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -89,31 +91,8 @@ func TestUnreachable(t *testing.T) {
 // ErrUnavailable from reads, writes and Ping within its timeout.
 func TestServerGone(t *testing.T) {
 	// A proxy in front of FerretDB that can be cut.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	target := serverURI(t)[len("mongodb://"):]
-	target = target[:len(target)-1] // drop the trailing slash
-	conns := make(chan net.Conn, 100)
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			conns <- c
-			conns <- up
-			go pipe(c, up)
-			go pipe(up, c)
-		}
-	}()
-	s, err := OpenWith(context.Background(), "mongodb://"+l.Addr().String()+"/", freshDB(), Options{Timeout: 500 * time.Millisecond})
+	proxy := testkit.StartProxy(t, strings.TrimPrefix(ferret.Shared(t), "mongodb://"))
+	s, err := OpenWith(context.Background(), "mongodb://"+proxy.Addr()+"/", freshDB(), Options{Timeout: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,10 +101,7 @@ func TestServerGone(t *testing.T) {
 	if _, err := s.Append(ctx, store.Trigger{AppID: "1", Channels: []string{"c"}, Event: "e", Source: "api"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	l.Close()
-	for len(conns) > 0 {
-		(<-conns).Close()
-	}
+	proxy.Cut()
 	start := time.Now()
 	if err := s.Ping(ctx); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("Ping: %v", err)
@@ -139,13 +115,6 @@ func TestServerGone(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("three operations on a gone server took %v", d)
 	}
-}
-
-// pipe copies src to dst, then closes both: either side ending ends the pair.
-func pipe(dst, src net.Conn) {
-	io.Copy(dst, src)
-	dst.Close()
-	src.Close()
 }
 
 // TestCounterBehind plays a lost increment (FerretDB's updates are not

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pushi-io/pushi/internal/store"
+	"github.com/pushi-io/pushi/internal/testkit"
 )
 
 // holdWriter takes the one writer connection, so the committer blocks in
@@ -25,17 +26,6 @@ func holdWriter(t *testing.T, s *Store) (release func()) {
 	release = func() { once.Do(func() { conn.Close() }) }
 	t.Cleanup(release)
 	return release
-}
-
-// waitFor polls cond for up to 5 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out waiting for", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 type result struct {
@@ -63,7 +53,7 @@ func blockCommitter(t *testing.T, s *Store) chan result {
 	t.Helper()
 	waits := s.w.Stats().WaitCount
 	first := appendAsync(s, ctx, "first")
-	waitFor(t, "the committer to wait for the writer", func() bool { return s.w.Stats().WaitCount > waits })
+	testkit.Eventually(t, 5*time.Second, "the committer to wait for the writer", func() bool { return s.w.Stats().WaitCount > waits })
 	return first
 }
 
@@ -81,7 +71,7 @@ func TestGroupFailureIsolated(t *testing.T) {
 	var rest []chan result
 	for i, name := range []string{"a", "b", "boom", "d"} {
 		rest = append(rest, appendAsync(s, ctx, name))
-		waitFor(t, "the queue", func() bool { return s.commits.Queued() == i+1 })
+		testkit.Eventually(t, 5*time.Second, "the queue", func() bool { return s.commits.Queued() == i+1 })
 	}
 	release()
 	if r := <-first; r.err != nil || r.called != 1 || r.out[0].Seq != 1 {
@@ -123,7 +113,7 @@ func TestCancelWhileQueued(t *testing.T) {
 	first := blockCommitter(t, s)
 	cctx, cancel := context.WithCancel(ctx)
 	queued := appendAsync(s, cctx, "canceled")
-	waitFor(t, "the queue", func() bool { return s.commits.Queued() == 1 })
+	testkit.Eventually(t, 5*time.Second, "the queue", func() bool { return s.commits.Queued() == 1 })
 	cancel()
 	select {
 	case r := <-queued:
@@ -155,7 +145,7 @@ func TestCancelAfterTaken(t *testing.T) {
 	waits := s.w.Stats().WaitCount
 	cctx, cancel := context.WithCancel(ctx)
 	taken := appendAsync(s, cctx, "taken")
-	waitFor(t, "the committer to wait for the writer", func() bool { return s.w.Stats().WaitCount > waits })
+	testkit.Eventually(t, 5*time.Second, "the committer to wait for the writer", func() bool { return s.w.Stats().WaitCount > waits })
 	cancel()
 	select {
 	case r := <-taken:
