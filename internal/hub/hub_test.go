@@ -34,6 +34,14 @@ func testNodeWith(t testing.TB, st store.Store) (*Node, *apps.App) {
 // adjusted by configure, and closes it when the test ends.
 func newTestNode(t testing.TB, st store.Store, configure func(*apps.App)) (*Node, *apps.App) {
 	t.Helper()
+	return buildTestNode(t, configure, func(o *Options) { o.Store = st }, state.NewMemory(), nil)
+}
+
+// buildTestNode is every test node: app "1" (key "key", secret "secret")
+// adjusted by configure, options by tune, on the given state and broker;
+// closed when the test ends.
+func buildTestNode(t testing.TB, configure func(*apps.App), tune func(*Options), st state.State, newBroker NewBroker) (*Node, *apps.App) {
+	t.Helper()
 	a := apps.Defaults()
 	a.ID, a.Key, a.Secret, a.Name = "1", "key", "secret", "test"
 	if configure != nil {
@@ -46,8 +54,10 @@ func newTestNode(t testing.TB, st store.Store, configure func(*apps.App)) (*Node
 	opts := DefaultOptions()
 	opts.QueueBudget = 64 << 20
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	opts.Store = st
-	n, err := NewNode(opts, reg, state.NewMemory(), nil)
+	if tune != nil {
+		tune(&opts)
+	}
+	n, err := NewNode(opts, reg, st, newBroker)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"math/rand/v2"
 	"sort"
 	"strconv"
@@ -166,33 +164,20 @@ func seamNode(t *testing.T, latency time.Duration) (*Node, *apps.App, *seams) {
 	lockDebug.Store(true)
 	t.Cleanup(func() { lockDebug.Store(false) })
 	s := &seams{State: state.NewMemory(), latency: latency}
-	a := apps.Defaults()
-	a.ID, a.Key, a.Secret, a.Name = "1", "key", "secret", "test"
-	a.ClientEvents, a.Watchlist = true, true
-	a.Webhooks = []apps.Webhook{{URL: "http://hooks.invalid/"}} // hooks are raised; the fake takes them
-	reg, err := apps.NewStatic([]apps.App{a})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := DefaultOptions()
-	opts.QueueBudget = 64 << 20
-	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	opts.Webhooks = s
-	n, err := NewNode(opts, reg, s, func(h broker.Handler) (broker.Broker, error) {
+	n, app := buildTestNode(t, func(a *apps.App) {
+		a.ClientEvents, a.Watchlist = true, true
+		a.Webhooks = []apps.Webhook{{URL: "http://hooks.invalid/"}} // hooks are raised; the fake takes them
+	}, func(o *Options) { o.Webhooks = s }, s, func(h broker.Handler) (broker.Broker, error) {
 		return checkedBroker{broker.NewMemory(h), s}, nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() {
-		n.Close()
 		if v := s.violations.Load(); v > 0 {
 			var where []string
 			s.where.Range(func(k, _ any) bool { where = append(where, k.(string)); return true })
 			t.Errorf("%d of %d seam calls ran with a shared hub lock held: %v", v, s.calls.Load(), where)
 		}
 	})
-	return n, reg.ByID("1"), s
+	return n, app, s
 }
 
 // parsed is one server frame.

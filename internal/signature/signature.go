@@ -31,15 +31,8 @@ func ParseQuery(raw string) []Param {
 	// and this runs before the signature is checked (1 MiB of "a&" cost
 	// about 45 s of CPU; joined once, 91 ms).
 	var repeats map[int][]string
-	for raw != "" {
-		var part string
-		part, raw, _ = strings.Cut(raw, "&")
-		if part == "" {
-			continue
-		}
-		k, v, _ := strings.Cut(part, "=")
-		k = strings.ToLower(Unescape(k))
-		v = Unescape(v)
+	eachPair(raw, func(sentKey, k, rawValue string) bool {
+		v := Unescape(rawValue)
 		if i, ok := index[k]; ok {
 			if repeats == nil {
 				repeats = map[int][]string{}
@@ -48,11 +41,12 @@ func ParseQuery(raw string) []Param {
 				repeats[i] = []string{out[i].Value}
 			}
 			repeats[i] = append(repeats[i], v)
-			continue
+			return true
 		}
 		index[k] = len(out)
 		out = append(out, Param{k, v})
-	}
+		return true
+	})
 	for i, vs := range repeats {
 		out[i].Value = strings.Join(vs, ",")
 	}
@@ -230,24 +224,36 @@ func (e *KeyError) Error() string {
 // reshaped (within its timestamp window) into one that reads differently.
 func CheckKeys(raw string, keys func(canonical string) bool) error {
 	var seen []string // few: only the keys asked about
+	var bad error
+	eachPair(raw, func(k, c, _ string) bool {
+		switch {
+		case !keys(c):
+		case k != c:
+			bad = &KeyError{Key: k, Canonical: c}
+		case slices.Contains(seen, c):
+			bad = &KeyError{Key: k, Canonical: c, Repeated: true}
+		default:
+			seen = append(seen, c)
+		}
+		return bad == nil
+	})
+	return bad
+}
+
+// eachPair walks a raw query the way the signature reads it: split on
+// '&' only, empty parts skipped, keys canonical (lower case, unescaped).
+// f gets the key as sent, its canonical form and the raw value, and stops
+// the walk by returning false.
+func eachPair(raw string, f func(sentKey, key, rawValue string) bool) {
 	for raw != "" {
 		var part string
 		part, raw, _ = strings.Cut(raw, "&")
 		if part == "" {
 			continue
 		}
-		k, _, _ := strings.Cut(part, "=")
-		c := strings.ToLower(Unescape(k))
-		if !keys(c) {
-			continue
+		k, v, _ := strings.Cut(part, "=")
+		if !f(k, strings.ToLower(Unescape(k)), v) {
+			return
 		}
-		if k != c {
-			return &KeyError{Key: k, Canonical: c}
-		}
-		if slices.Contains(seen, c) {
-			return &KeyError{Key: k, Canonical: c, Repeated: true}
-		}
-		seen = append(seen, c)
 	}
-	return nil
 }
