@@ -24,9 +24,21 @@ type Publication struct {
 	MemberVersion uint64
 }
 
-// Control is an instruction to every node about users or sockets, not a
-// channel event. The types below are the complete set.
-type Control interface{ control() }
+// Control is an instruction about users or sockets, not a channel event.
+// The types below are the complete set. Each goes to the nodes that hold
+// what it concerns (Route), not to every node.
+type Control interface {
+	// Route names the topic the control travels on: a user's topic
+	// (nodes that called SubscribeUser for App, Key) or a channel's
+	// (nodes that called Subscribe for App, Key).
+	Route() Route
+}
+
+// Route is where a Control goes.
+type Route struct {
+	User     bool // Key is a user id; otherwise a channel name
+	App, Key string
+}
 
 // TerminateUser closes every local connection signed in as UserID.
 type TerminateUser struct{ App, UserID string }
@@ -51,10 +63,17 @@ type FollowChanged struct {
 // cluster state (docs/features.md §4).
 type PeerSync struct{ App, Channel string }
 
-func (TerminateUser) control() {}
-func (UserPresence) control()  {}
-func (FollowChanged) control() {}
-func (PeerSync) control()      {}
+// TerminateUser reaches the nodes holding the user's signed-in sockets.
+func (c TerminateUser) Route() Route { return Route{User: true, App: c.App, Key: c.UserID} }
+
+// UserPresence reaches the nodes holding sockets that watch the user.
+func (c UserPresence) Route() Route { return Route{User: true, App: c.App, Key: c.UserID} }
+
+// FollowChanged reaches the nodes holding the channel personal-<UserID>.
+func (c FollowChanged) Route() Route { return Route{App: c.App, Key: "personal-" + c.UserID} }
+
+// PeerSync reaches the nodes holding the presence channel.
+func (c PeerSync) Route() Route { return Route{App: c.App, Key: c.Channel} }
 
 // Handler receives what any node published, this one included.
 type Handler interface {
@@ -68,10 +87,22 @@ type Broker interface {
 	Send(ctx context.Context, c Control) error
 	// Subscribe and Unsubscribe tell the broker which channels have local
 	// subscribers, so a cluster broker only receives what the node needs.
-	// Subscribe returns once publications of the channel will be
-	// delivered, so a subscriber that reads state after it misses nothing.
+	// They are counted: the hub calls Subscribe once per local
+	// subscription and Unsubscribe exactly once for each Subscribe, even
+	// one that failed, and the node listens while any is outstanding (a
+	// cluster broker keeps that wanted set and re-establishes it after a
+	// reconnect by itself). Subscribe returns once publications (and
+	// channel-routed controls) of the channel will be delivered, waiting
+	// for an acknowledgement another caller already has in flight, so a
+	// subscriber that reads state after it misses nothing; an error means
+	// that could not be confirmed in time.
 	Subscribe(app, channel string) error
 	Unsubscribe(app, channel string) error
+	// SubscribeUser and UnsubscribeUser do the same for user-routed
+	// controls: the hub subscribes for each local socket signed in as the
+	// user or watching the user.
+	SubscribeUser(app, user string) error
+	UnsubscribeUser(app, user string) error
 }
 
 // Memory is the single-node broker: it calls the handler directly.
@@ -92,5 +123,7 @@ func (b *Memory) Send(_ context.Context, c Control) error {
 	return nil
 }
 
-func (b *Memory) Subscribe(string, string) error   { return nil }
-func (b *Memory) Unsubscribe(string, string) error { return nil }
+func (b *Memory) Subscribe(string, string) error       { return nil }
+func (b *Memory) Unsubscribe(string, string) error     { return nil }
+func (b *Memory) SubscribeUser(string, string) error   { return nil }
+func (b *Memory) UnsubscribeUser(string, string) error { return nil }

@@ -32,6 +32,11 @@ const (
 // cluster state fails").
 var errStateDown = &subError{"InternalError", "Cluster state unavailable, retry the subscription", 503}
 
+// errBrokerDown answers a subscribe whose channel the broker could not
+// confirm it listens to: the socket would miss events, so it is refused
+// and nothing is joined.
+var errBrokerDown = &subError{"InternalError", "Cluster broker unavailable, retry the subscription", 503}
+
 // join records a new membership of c in ch with source src and adds it to
 // the hub. A direct subscribe passes held: the subscription then holds
 // its live frames from the instant it is in the hub until answer releases
@@ -48,11 +53,21 @@ func (n *Node) join(c *Conn, ch protocol.Channel, member *joiningMember, src sou
 	if isMember {
 		sm = &state.Member{UserID: member.userID, RawID: member.rawID, Info: member.info, Peer: member.peer}
 	}
-	joined, err := n.state.Join(context.Background(), app.ID, ch.Name, c.socketID, sm, app.Limits.PresenceMaxMembers)
-	if errors.Is(err, state.ErrFull) {
-		return nil, joined, errFull
+	// The broker listens before the state is read or written: a cluster
+	// broker returns once the channel's publications reach this node, so
+	// every member event after the Join below, and every event after the
+	// answer's reads, arrives here.
+	if err := n.broker.Subscribe(app.ID, ch.Name); err != nil {
+		n.brokerFailed("subscribe", app.ID, err)
+		n.unsubscribeBroker(app.ID, ch.Name)
+		return nil, state.Joined{}, errBrokerDown
 	}
+	joined, err := n.state.Join(context.Background(), app.ID, ch.Name, c.socketID, sm, app.Limits.PresenceMaxMembers)
 	if err != nil {
+		n.unsubscribeBroker(app.ID, ch.Name)
+		if errors.Is(err, state.ErrFull) {
+			return nil, joined, errFull
+		}
 		n.stateFailed("join", app.ID, err)
 		return nil, joined, errStateDown
 	}
@@ -80,13 +95,7 @@ func (n *Node) join(c *Conn, ch protocol.Channel, member *joiningMember, src sou
 	if held {
 		cs.sub.hold.Store(&hold{conn: c})
 	}
-	if n.index.add(app.ID, ch.Name, cs.sub) {
-		// Before any state is read for the answer: a cluster broker
-		// returns once the channel's publications reach this node.
-		if err := n.broker.Subscribe(app.ID, ch.Name); err != nil {
-			n.log.Error("broker subscribe failed", "app", app.ID, "err", err)
-		}
-	}
+	n.index.add(app.ID, ch.Name, cs.sub)
 	n.counts.changed(app, ch, joined.Subscriptions)
 	if !held {
 		n.ext.joined(c, cs, joined, nil) // a held join runs it once answered
@@ -107,11 +116,8 @@ func (n *Node) leave(c *Conn, cs *chanSub) {
 	app := c.settings()
 	name := cs.ch.Name
 	delete(c.subs, name)
-	if n.index.remove(app.ID, name, cs.sub) {
-		if err := n.broker.Unsubscribe(app.ID, name); err != nil {
-			n.log.Error("broker unsubscribe failed", "app", app.ID, "err", err)
-		}
-	}
+	n.index.remove(app.ID, name, cs.sub)
+	n.unsubscribeBroker(app.ID, name)
 	lv := leaving{app: app.ID, ch: cs.ch, socketID: c.socketID}
 	if cs.member != nil && cs.ch.Kind == protocol.Presence {
 		lv.userID, lv.rawID = cs.member.userID, cs.member.rawID
@@ -198,6 +204,19 @@ func (n *Node) publishMember(app, channel, event string, rawID, info []byte, exc
 	if err := n.broker.Publish(context.Background(), &broker.Publication{App: app, Channel: channel, Exclude: exclude, Payload: payload, MemberVersion: version}); err != nil {
 		n.log.Error("member event publish failed", "app", app, "err", err)
 	}
+}
+
+// unsubscribeBroker balances one broker Subscribe.
+func (n *Node) unsubscribeBroker(app, channel string) {
+	if err := n.broker.Unsubscribe(app, channel); err != nil {
+		n.brokerFailed("unsubscribe", app, err)
+	}
+}
+
+// brokerFailed counts and logs a failed broker call.
+func (n *Node) brokerFailed(op, app string, err error) {
+	n.metrics.brokerErrors.Add(1)
+	n.log.Error("broker "+op+" failed", "app", app, "err", err)
 }
 
 // stateFailed counts and logs a failed cluster-state call.

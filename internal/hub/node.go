@@ -98,6 +98,7 @@ type nodeMetrics struct {
 	storeErrors    atomic.Uint64
 	closed         closeCounts   // by close code (metrics.go)
 	stateErrors    atomic.Uint64 // cluster-state calls that failed
+	brokerErrors   atomic.Uint64 // broker subscribe/publish calls that failed
 	fanout         durationHist  // one Broadcast per event, not per recipient
 }
 

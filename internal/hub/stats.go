@@ -19,6 +19,7 @@ type Stats struct {
 	StoreErrors       uint64
 	StateErrors       uint64 // cluster-state calls that failed, retries included
 	StateRepairs      int    // state changes waiting to be recorded again
+	BrokerErrors      uint64 // broker subscribe/unsubscribe calls that failed
 }
 
 // Stats reads the node's counters; each is read atomically, the set is
@@ -40,6 +41,7 @@ func (n *Node) Stats() Stats {
 		StoreErrors:       m.storeErrors.Load(),
 		StateErrors:       m.stateErrors.Load(),
 		StateRepairs:      n.repairs.pending(),
+		BrokerErrors:      m.brokerErrors.Load(),
 	}
 	s.Subscriptions, s.Channels = n.index.totals()
 	for _, cc := range n.ClosedByCode() {

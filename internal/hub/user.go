@@ -96,6 +96,7 @@ func (n *Node) signin(c *Conn, f *protocol.Frame) {
 	old := c.watchlist
 	c.userID, c.userInfo, c.watchlist, c.authed = id, info, watchlist, true
 	n.index.setUser(app.ID, id, c, old, watchlist)
+	n.listenUsers(app.ID, id, !again, watchlist, old)
 	c.mu.Unlock()
 
 	ctx := context.Background()
@@ -118,6 +119,31 @@ func (n *Node) signin(c *Conn, f *protocol.Frame) {
 	}
 	if len(watchlist) > 0 {
 		n.sendWatchlistState(c, watchlist)
+	}
+}
+
+// listenUsers has the broker deliver the user-routed controls a signed-in
+// socket needs: terminate for its own user (self) and online/offline for
+// each watched user; it stops those of the watchlist it replaces. Each
+// call is counted by the broker, so every subscribe here is balanced by
+// one unsubscribe at sign-out. A failed subscribe leaves the socket
+// signed in; the broker re-establishes what it was asked for when it can.
+// Caller holds c.mu, so sign-out cannot overtake it.
+func (n *Node) listenUsers(app, user string, self bool, watch, unwatch []string) {
+	if self {
+		if err := n.broker.SubscribeUser(app, user); err != nil {
+			n.brokerFailed("subscribe user", app, err)
+		}
+	}
+	for _, w := range watch {
+		if err := n.broker.SubscribeUser(app, w); err != nil {
+			n.brokerFailed("subscribe user", app, err)
+		}
+	}
+	for _, w := range unwatch {
+		if err := n.broker.UnsubscribeUser(app, w); err != nil {
+			n.brokerFailed("unsubscribe user", app, err)
+		}
 	}
 }
 
@@ -175,6 +201,10 @@ func (n *Node) publishUserPresence(app, user string, online bool) {
 func (n *Node) signOut(c *Conn) {
 	app := c.settings()
 	n.index.removeUser(app.ID, c.userID, c, c.watchlist)
+	n.listenUsers(app.ID, c.userID, false, nil, c.watchlist)
+	if err := n.broker.UnsubscribeUser(app.ID, c.userID); err != nil {
+		n.brokerFailed("unsubscribe user", app.ID, err)
+	}
 	last, err := n.state.UserOffline(context.Background(), app.ID, c.userID, c.socketID)
 	if err != nil {
 		n.stateFailed("user offline", app.ID, err)

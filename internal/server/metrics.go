@@ -81,10 +81,11 @@ var (
 	descPersisted     = desc("persisted_events_total", "Event records appended to the store.")
 	descStoreErrors   = desc("store_errors_total", "Persisted publishes that failed in the store.")
 	descStateErrors   = desc("state_errors_total", "Cluster-state calls that failed (retries of queued changes included).")
+	descBrokerErrors  = desc("broker_errors_total", "Broker subscribe and unsubscribe calls that failed or were not acknowledged in time.")
 	descStateRepairs  = desc("state_repairs_pending", "Cluster-state changes (leaves, sign-ins and sign-outs) waiting to be recorded again.")
 	descFanout        = desc("broadcast_duration_seconds", "Time to queue one event on every local subscriber of its channel.")
 	nodeCollectorDesc = []*prometheus.Desc{descConns, descAppConns, descAccepted, descThrottled, descClosed, descSubs, descChannels,
-		descMsgsIn, descMsgsOut, descBytesOut, descSlow, descRateLimited, descPersisted, descStoreErrors, descStateErrors, descStateRepairs, descFanout}
+		descMsgsIn, descMsgsOut, descBytesOut, descSlow, descRateLimited, descPersisted, descStoreErrors, descStateErrors, descBrokerErrors, descStateRepairs, descFanout}
 )
 
 func (nodeCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -118,6 +119,7 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descPersisted, s.Persisted)
 	counter(descStoreErrors, s.StoreErrors)
 	counter(descStateErrors, s.StateErrors)
+	counter(descBrokerErrors, s.BrokerErrors)
 	gauge(descStateRepairs, float64(s.StateRepairs))
 	h := c.n.FanoutHistogram()
 	buckets := make(map[float64]uint64, len(h.Bounds))
