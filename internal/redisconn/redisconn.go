@@ -97,3 +97,40 @@ func Redact(raw string) string {
 	}
 	return raw
 }
+
+// UserPartition is the partition of a user of an app: the partition of
+// a name no channel can have, so users spread like channels.
+func UserPartition(app, user string) int { return Partition(app, "#user "+user) }
+
+// Key names one Redis key or pub/sub channel of pushi: the prefix
+// "pushi:", the partition's tag, the kind, then the parts, separated by
+// ':'. App ids cannot hold ':' (apps.Validate); peer channel names can,
+// so a channel name or user id is always the last part and the key reads
+// back unambiguously.
+func Key(p int, kind string, parts ...string) string {
+	n := len("pushi:") + 6 + len(kind)
+	for _, s := range parts {
+		n += 1 + len(s)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, "pushi:"...)
+	b = append(b, Tag(p)...)
+	b = append(b, ':')
+	b = append(b, kind...)
+	for _, s := range parts {
+		b = append(b, ':')
+		b = append(b, s...)
+	}
+	return string(b)
+}
+
+// ChannelTopic is the pub/sub channel a Pusher channel's publications
+// (and its channel-routed controls) travel on.
+func ChannelTopic(app, channel string) string {
+	return Key(Partition(app, channel), "c", app, channel)
+}
+
+// UserTopic is the pub/sub channel of a user's controls.
+func UserTopic(app, user string) string {
+	return Key(UserPartition(app, user), "u", app, user)
+}

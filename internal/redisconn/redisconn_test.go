@@ -51,3 +51,12 @@ func TestRedact(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+func TestKeys(t *testing.T) {
+	if got := ChannelTopic("app1", "peer-a:b&c"); got != Key(Partition("app1", "peer-a:b&c"), "c", "app1", "peer-a:b&c") || !strings.HasSuffix(got, ":c:app1:peer-a:b&c") {
+		t.Fatal(got)
+	}
+	if got := UserTopic("app1", "u1"); !strings.HasPrefix(got, "pushi:{p") || !strings.HasSuffix(got, "}:u:app1:u1") {
+		t.Fatal(got)
+	}
+}
